@@ -1,0 +1,36 @@
+# Everything runs in a local virtual environment, created on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first and pinned: on this machine the CPU wheel lies on disk, on a GPU
+# machine PyPI's default (CUDA) build of the same version is taken.
+TORCH ?= torch==2.13.0
+export RECSYS_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: install run test lint format clean
+
+$(BIN)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install  ## the default experiment: ALS on the synthetic dataset, on CPU
+	$(BIN)/recsys-train $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) logs .pytest_cache .ruff_cache

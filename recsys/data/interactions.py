@@ -1,0 +1,158 @@
+"""The ``Interactions`` value type: users x items strengths with external-id maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.errors import UnknownIdError
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Implicit feedback of ``n_users`` users on ``n_items`` items.
+
+    Attributes:
+        matrix: ``(n_users, n_items)`` CSR of float32 raw strengths (views, plays, ratings...),
+            canonical: sorted column indices, no duplicates, no explicit zeros.
+        user_ids: ``(n_users,)`` external user ids; ``user_ids[u]`` is row ``u``'s id.
+        item_ids: ``(n_items,)`` external item ids; ``item_ids[i]`` is column ``i``'s id.
+        timestamps: ``(nnz,)`` int64 times aligned with ``matrix.data`` (the first time each
+            pair was seen), or None.
+
+    The id maps are kept when a subset is taken (e.g. by a split), so every part of a split has
+    the same shape and indices, and they travel with a trained model into its checkpoint.
+    """
+
+    matrix: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    timestamps: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        m = self.matrix
+        if m.shape != (len(self.user_ids), len(self.item_ids)):
+            raise ValueError(
+                f"matrix shape {m.shape} does not match {len(self.user_ids)} user ids and "
+                f"{len(self.item_ids)} item ids"
+            )
+        if self.timestamps is not None and len(self.timestamps) != m.nnz:
+            raise ValueError("timestamps must align with matrix.data")
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        strengths: np.ndarray | None = None,
+        timestamps: np.ndarray | None = None,
+        user_ids: np.ndarray | None = None,
+        item_ids: np.ndarray | None = None,
+    ) -> Interactions:
+        """Build from parallel arrays of external user and item ids.
+
+        Repeated (user, item) pairs are merged: strengths are summed and the earliest
+        timestamp is kept. Ids are sorted (``np.unique`` order) unless ``user_ids`` /
+        ``item_ids`` give the full catalogue, in which case every id must be in it.
+        Pairs with a strength <= 0 are kept out of the matrix (they carry no positive signal).
+        """
+        users = np.asarray(users)
+        items = np.asarray(items)
+        n = len(users)
+        if len(items) != n:
+            raise ValueError("users and items must have the same length")
+        strengths = (
+            np.ones(n, dtype=np.float32)
+            if strengths is None
+            else np.asarray(strengths, dtype=np.float32)
+        )
+        user_ids = np.unique(users) if user_ids is None else np.asarray(user_ids)
+        item_ids = np.unique(items) if item_ids is None else np.asarray(item_ids)
+        rows = _index_of(user_ids, users, "user")
+        cols = _index_of(item_ids, items, "item")
+        keep = strengths > 0
+        rows, cols, strengths = rows[keep], cols[keep], strengths[keep]
+        ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[keep]
+
+        order = np.lexsort((cols, rows))
+        rows, cols, strengths = rows[order], cols[order], strengths[order]
+        if ts is not None:
+            ts = ts[order]
+        new_pair = np.ones(len(rows), dtype=bool)
+        new_pair[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        starts = np.flatnonzero(new_pair)
+        if len(starts) < len(rows):  # merge repeated pairs
+            strengths = np.add.reduceat(strengths, starts).astype(np.float32)
+            if ts is not None:
+                ts = np.minimum.reduceat(ts, starts)
+            rows, cols = rows[starts], cols[starts]
+        indptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(user_ids)), out=indptr[1:])
+        matrix = sp.csr_matrix(
+            (strengths, cols.astype(np.int32), indptr), shape=(len(user_ids), len(item_ids))
+        )
+        return cls(matrix, user_ids, item_ids, ts)
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def nnz(self) -> int:
+        return self.matrix.nnz
+
+    def rows(self) -> np.ndarray:
+        """``(nnz,)`` user index of each stored entry, aligned with ``matrix.data``."""
+        return np.repeat(np.arange(self.n_users), np.diff(self.matrix.indptr))
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        """The interactions whose entries are selected by the boolean ``(nnz,)`` mask.
+
+        Shape and id maps are unchanged.
+        """
+        m = self.matrix
+        rows = self.rows()[mask]
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
+        matrix = sp.csr_matrix(
+            (m.data[mask], m.indices[mask], indptr), shape=m.shape, dtype=np.float32
+        )
+        ts = None if self.timestamps is None else self.timestamps[mask]
+        return Interactions(matrix, self.user_ids, self.item_ids, ts)
+
+    def user_index(self, ids) -> np.ndarray:
+        """Row indices of external user ids; raises UnknownIdError naming the unknown ones."""
+        return _index_of(self.user_ids, np.asarray(ids), "user")
+
+    def item_index(self, ids) -> np.ndarray:
+        """Column indices of external item ids; raises UnknownIdError naming the unknown ones."""
+        return _index_of(self.item_ids, np.asarray(ids), "item")
+
+    def __repr__(self) -> str:
+        return (
+            f"Interactions({self.n_users} users x {self.n_items} items, {self.nnz} nonzeros, "
+            f"timestamps={'yes' if self.timestamps is not None else 'no'})"
+        )
+
+
+def _index_of(catalogue: np.ndarray, ids: np.ndarray, kind: str) -> np.ndarray:
+    """Positions of ``ids`` in ``catalogue`` (int64); every id must be present."""
+    index = pd.Index(catalogue)
+    if not index.is_unique:
+        raise ValueError(f"{kind} ids must be unique")
+    pos = index.get_indexer(ids)
+    if (pos < 0).any():
+        missing = pd.unique(np.asarray(ids)[pos < 0])
+        shown = ", ".join(map(repr, missing[:10].tolist()))
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise UnknownIdError(f"unknown {kind} id(s): {shown}{more}")
+    return pos.astype(np.int64)

@@ -1,0 +1,50 @@
+"""``recsys-eval ckpt_path=...``: re-evaluate a checkpoint on the test part of its own data."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from recsys.checkpoint import load_model
+from recsys.errors import CheckpointError
+from recsys.runner import CONFIG_DIR, build_datamodule, user_errors, write_outputs
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the model in ``cfg.ckpt_path`` on the data, split and evaluator it was trained
+    with (stored in the checkpoint; ``paths.data_dir`` is taken from this run's config), and
+    write ``metrics.json`` and ``per_user_metrics.parquet`` into ``cfg.paths.output_dir``."""
+    model = load_model(cfg.ckpt_path)
+    stored = (model.run_config or {}).get("data")
+    if not stored:
+        raise CheckpointError(f"{cfg.ckpt_path} holds no data config to evaluate with")
+    data_cfg = OmegaConf.create(
+        {"paths": OmegaConf.to_container(cfg.paths, resolve=True), **stored}
+    )
+    dm = build_datamodule(data_cfg)
+    for kind, ours in (("user", dm.data.user_ids), ("item", dm.data.item_ids)):
+        theirs = getattr(model, f"{kind}_ids")
+        if theirs is None or len(theirs) != len(ours) or np.any(np.asarray(theirs) != ours):
+            raise CheckpointError(
+                f"the {kind} ids of {cfg.ckpt_path} differ from those of its dataset as loaded "
+                f"now from {data_cfg.data.get('path', 'the generator')}: the data has changed"
+            )
+    model.evaluator = hydra.utils.instantiate(data_cfg.evaluator)
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer.test(model, datamodule=dm, verbose=False)
+    return write_outputs(model, dm, cfg.paths.output_dir)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

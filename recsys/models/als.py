@@ -1,0 +1,138 @@
+"""Implicit alternating least squares (Hu, Koren & Volinsky 2008), one code path for CPU/GPU."""
+
+from __future__ import annotations
+
+import scipy.sparse as sp
+import torch
+
+from recsys.models.als_solvers import (
+    TorchCSR,
+    als_loss,
+    row_regularization,
+    solve_cg,
+    solve_cholesky,
+)
+from recsys.models.base import ClosedFormModule
+
+SOLVERS = ("cg", "cholesky")
+
+
+class ALS(ClosedFormModule):
+    """Confidence-weighted matrix factorization fitted by alternating least squares.
+
+    Loss (users u are rows, items i columns; c_ui the training confidences, see
+    ``recsys.data.confidence``; x_u, y_i the factors):
+
+        sum_{observed} c_ui (1 - x_u.y_i)^2 + alpha0 sum_{unobserved} (x_u.y_i)^2
+        + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2,
+
+    lambda_u = regularization * (n_u + alpha0 * n_items)^reg_exponent (and likewise for items
+    with n_users); ``reg_exponent=0`` is plain L2. One epoch = one user sweep then one item
+    sweep, each solving every row's least squares exactly (``cholesky``) or by ``cg_steps``
+    conjugate-gradient steps warm-started from the current factors (``cg``).
+
+    Args:
+        n_users, n_items: shape, filled in from the data.
+        factors: latent dimension k.
+        regularization: lambda.
+        alpha0: weight of unobserved pairs.
+        reg_exponent: nu of the frequency-scaled regularization.
+        solver: ``cg`` or ``cholesky``.
+        cg_steps: conjugate-gradient steps per half-step.
+        init_std: standard deviation of the normal initialization.
+        compute_loss: log ``train/loss`` after each epoch (costs O(nnz k + (m + n) k^2)).
+        budget: elements of the largest temporary tensor of a half-step (memory control).
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        factors: int = 64,
+        regularization: float = 50.0,
+        alpha0: float = 1.0,
+        reg_exponent: float = 0.0,
+        solver: str = "cg",
+        cg_steps: int = 3,
+        init_std: float = 0.01,
+        compute_loss: bool = True,
+        budget: int = 1 << 24,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        if solver not in SOLVERS:
+            raise ValueError(f"model.solver must be one of {SOLVERS}, got {solver!r}")
+        if regularization < 0 or alpha0 < 0 or factors < 1 or cg_steps < 1:
+            raise ValueError("ALS needs factors >= 1, cg_steps >= 1, regularization, alpha0 >= 0")
+        self.save_hyperparameters(logger=False)
+        self.register_buffer("user_factors", torch.randn(n_users, factors) * init_std)
+        self.register_buffer("item_factors", torch.randn(n_items, factors) * init_std)
+        self._by_user: TorchCSR | None = None
+        self._by_item: TorchCSR | None = None
+
+    # -- training -------------------------------------------------------------------------
+    def set_train_confidence(self, confidence) -> None:
+        """Use the ``(n_users, n_items)`` scipy CSR of training confidences."""
+        self._by_user = TorchCSR.from_scipy(confidence, self.device)
+        self._by_item = TorchCSR.from_scipy(confidence.T.tocsr(), self.device)
+        h = self.hparams
+        self._reg_users = row_regularization(
+            self._by_user.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent
+        )
+        self._reg_items = row_regularization(
+            self._by_item.counts, self.n_users, h.regularization, h.alpha0, h.reg_exponent
+        )
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self.set_train_confidence(self.trainer.datamodule.train_confidence)
+
+    def sweep(self) -> None:
+        """One epoch: solve all users, then all items."""
+        self.user_factors.copy_(
+            self._solve(self._by_user, self.item_factors, self.user_factors, self._reg_users)
+        )
+        self.item_factors.copy_(
+            self._solve(self._by_item, self.user_factors, self.item_factors, self._reg_items)
+        )
+
+    def _solve(self, csr, other, current, reg):
+        h = self.hparams
+        if h.solver == "cholesky":
+            return solve_cholesky(csr, other, reg, h.alpha0, h.budget)
+        return solve_cg(csr, other, current, reg, h.alpha0, h.cg_steps, h.budget)
+
+    def loss(self) -> float:
+        """The training objective at the current factors (float64)."""
+        return als_loss(
+            self._by_user,
+            self.user_factors,
+            self.item_factors,
+            self._reg_users,
+            self._reg_items,
+            self.hparams.alpha0,
+            self.hparams.budget,
+        )
+
+    def fit_epoch(self) -> None:
+        self.sweep()
+        if self.hparams.compute_loss:
+            self.log("train/loss", self.loss(), on_step=False, on_epoch=True, prog_bar=True)
+
+    # -- inference ------------------------------------------------------------------------
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_factors[users] @ self.item_factors.T
+
+    @torch.no_grad()
+    def fold_in(self, items: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+        """Exact ``(k,)`` factors of a user not in training, from their item indices and the
+        confidences of those interactions (the user step's least squares, solved by Cholesky,
+        with the same lambda_u rule)."""
+        items = items.cpu().numpy()
+        conf = confidence.float().cpu().numpy()
+        row = sp.csr_matrix((conf, (items * 0, items)), shape=(1, self.n_items))
+        csr = TorchCSR.from_scipy(row, self.device, self.item_factors.dtype)
+        h = self.hparams
+        reg = row_regularization(
+            csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent
+        )
+        return solve_cholesky(csr, self.item_factors, reg, h.alpha0, h.budget)[0]

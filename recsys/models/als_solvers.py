@@ -1,0 +1,238 @@
+"""Half-steps of implicit ALS (Hu, Koren & Volinsky 2008), in PyTorch, on any device.
+
+Rows are the side being solved (users in the user step, items in the item step), "other" the
+fixed side. For row u with observed columns I_u, confidences c_ui >= 1, and unobserved weight
+alpha0, the objective is
+
+    sum_{i in I_u} c_ui (1 - x_u . y_i)^2 + alpha0 sum_{i not in I_u} (x_u . y_i)^2
+        + lambda_u |x_u|^2,
+
+whose minimizer solves the normal equations  A_u x_u = b_u  with
+
+    A_u = alpha0 Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I,
+    b_u = sum_{i in I_u} c_ui y_i,
+
+and lambda_u = lambda * (n_u + alpha0 * n_other)^nu  (nu = 0: plain lambda; frequency-scaled
+regularization as in Rendle et al. 2022 otherwise). Work runs over chunks of rows whose
+observed entries fit a memory budget, never a dense rows x other matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+@dataclass
+class TorchCSR:
+    """A CSR matrix as tensors on a device, plus a CPU copy of ``indptr`` for chunking."""
+
+    indptr: torch.Tensor  # (n_rows + 1,) int64
+    indices: torch.Tensor  # (nnz,) int64
+    data: torch.Tensor  # (nnz,) float
+    shape: tuple[int, int]
+    indptr_cpu: np.ndarray
+
+    @classmethod
+    def from_scipy(
+        cls, m: sp.csr_matrix, device=None, dtype: torch.dtype = torch.float32
+    ) -> TorchCSR:
+        m = m.tocsr()
+        m.sort_indices()
+        indptr = np.asarray(m.indptr, dtype=np.int64)
+        return cls(
+            torch.from_numpy(indptr).to(device),
+            torch.from_numpy(np.asarray(m.indices, dtype=np.int64)).to(device),
+            torch.from_numpy(np.asarray(m.data)).to(device=device, dtype=dtype),
+            m.shape,
+            indptr,
+        )
+
+    @property
+    def counts(self) -> torch.Tensor:
+        """``(n_rows,)`` number of stored entries per row."""
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def chunks(self, max_nnz: int, max_rows: int) -> Iterator[tuple[int, int, int, int]]:
+        """``(r0, r1, p0, p1)``: row ranges with at most ``max_nnz`` entries and ``max_rows``
+        rows each (a single row with more entries gets a chunk of its own)."""
+        n = self.shape[0]
+        ip = self.indptr_cpu
+        r0 = 0
+        while r0 < n:
+            r1 = int(np.searchsorted(ip, ip[r0] + max_nnz, side="right")) - 1
+            r1 = max(min(r1, r0 + max_rows, n), r0 + 1)
+            yield r0, r1, int(ip[r0]), int(ip[r1])
+            r0 = r1
+
+
+def row_regularization(
+    counts: torch.Tensor,
+    n_other: int,
+    regularization: float,
+    alpha0: float,
+    nu: float,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``(n_rows,)`` lambda_u = lambda * (n_u + alpha0 * n_other)^nu."""
+    lam = regularization * (counts.double() + alpha0 * n_other).pow(nu)
+    return lam.to(dtype)
+
+
+def solve_cholesky(
+    csr: TorchCSR,
+    other: torch.Tensor,
+    reg: torch.Tensor,
+    alpha0: float,
+    budget: int = 1 << 24,
+) -> torch.Tensor:
+    """Exact solution of every row's normal equations (batched Cholesky).
+
+    Args:
+        csr: ``(n_rows, n_other)`` confidences of observed entries.
+        other: ``(n_other, k)`` fixed factors.
+        reg: ``(n_rows,)`` per-row lambda.
+        alpha0: weight of unobserved entries.
+        budget: elements of the largest temporary tensor.
+
+    Returns:
+        ``(n_rows, k)`` new factors, in ``other``'s dtype and device.
+    """
+    k = other.shape[1]
+    gram = alpha0 * (other.T @ other)
+    out = torch.empty((csr.shape[0], k), dtype=other.dtype, device=other.device)
+    for rows, y, c in _padded_rows(csr, other, budget // k, max(1, budget // (k * k))):
+        a = torch.baddbmm(gram.expand(len(rows), k, k), (y * (c - alpha0).unsqueeze(2)).mT, y)
+        a.diagonal(dim1=1, dim2=2).add_(reg[rows, None].to(other.dtype))
+        b = torch.bmm(y.mT, c.unsqueeze(2))
+        chol, info = torch.linalg.cholesky_ex(a)
+        if bool((info > 0).any()):
+            raise FloatingPointError(
+                "ALS normal equations are not positive definite; use a regularization > 0"
+            )
+        out[rows] = torch.cholesky_solve(b, chol)[:, :, 0]
+    return out
+
+
+def solve_cg(
+    csr: TorchCSR,
+    other: torch.Tensor,
+    current: torch.Tensor,
+    reg: torch.Tensor,
+    alpha0: float,
+    steps: int = 3,
+    budget: int = 1 << 24,
+) -> torch.Tensor:
+    """Conjugate-gradient steps on every row's normal equations, warm-started from ``current``.
+
+    Matrix-free: ``A_u v = alpha0 Y^T Y v + lambda_u v + sum_i (c_ui - alpha0)(y_i . v) y_i``.
+    Same arguments as ``solve_cholesky``, plus ``current`` ``(n_rows, k)`` and ``steps``.
+    """
+    k = other.shape[1]
+    gram = alpha0 * (other.T @ other)
+    out = current.clone()
+    for rows, y, c in _padded_rows(csr, other, budget // k, budget // k):
+        w = (c - alpha0).unsqueeze(2)
+        lam = reg[rows, None].to(other.dtype)
+
+        def matvec(v: torch.Tensor, y=y, w=w, lam=lam) -> torch.Tensor:
+            # (multiply-and-sum beats bmm with a vector on CPU)
+            t = (y * v.unsqueeze(1)).sum(2, keepdim=True) * w  # (B, L, 1): (c - alpha0) y_i.v
+            return torch.addmm(lam * v, v, gram) + (y * t).sum(1)
+
+        x = out[rows]
+        r = (y * c.unsqueeze(2)).sum(1) - matvec(x)
+        p = r.clone()
+        rs = (r * r).sum(1)
+        for _ in range(steps):
+            ap = matvec(p)
+            denom = (p * ap).sum(1)
+            step = torch.where(denom > 0, rs / denom.clamp_min(1e-30), torch.zeros_like(rs))
+            x = x + step[:, None] * p
+            r = r - step[:, None] * ap
+            rs_new = (r * r).sum(1)
+            beta = torch.where(rs > 0, rs_new / rs.clamp_min(1e-30), torch.zeros_like(rs))
+            p = r + beta[:, None] * p
+            rs = rs_new
+        out[rows] = x
+    return out
+
+
+def _padded_rows(
+    csr: TorchCSR, other: torch.Tensor, max_elems: int, max_rows: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Rows in batches of similar length, padded: ``(rows, y, c)`` with ``rows`` ``(B,)``,
+    ``y`` ``(B, L, k)`` the other-factors of each row's entries and ``c`` ``(B, L)`` their
+    confidences, both zero in the padding. Rows are sorted by length, so padding is small;
+    each batch keeps ``B * L <= max_elems`` (one long row may exceed it alone) and holds rows
+    at most ~25% longer than its shortest, so padding is under a fifth of the work."""
+    counts = np.diff(csr.indptr_cpu)
+    order = np.argsort(counts, kind="stable")
+    sorted_counts = counts[order]
+    order_t = torch.from_numpy(order).to(other.device)
+    n = len(order)
+    i = 0
+    while i < n:
+        longest = int(sorted_counts[i] * 1.25) + 4
+        hi = min(n, i + max_rows, int(np.searchsorted(sorted_counts, longest, side="right")))
+        while True:  # shrink the batch until B * L fits
+            fit = i + max(1, max_elems // max(int(sorted_counts[hi - 1]), 1))
+            if fit >= hi:
+                break
+            hi = fit
+        length = max(int(sorted_counts[hi - 1]), 1)
+        rows = order_t[i:hi]
+        pos = torch.arange(length, device=other.device)
+        mask = pos < csr.counts[rows, None]
+        idx = torch.where(mask, csr.indptr[rows, None] + pos, 0)
+        if csr.indices.numel() == 0:
+            idx = torch.zeros_like(idx)
+            y = torch.zeros(
+                (hi - i, length, other.shape[1]), dtype=other.dtype, device=other.device
+            )
+            c = torch.zeros((hi - i, length), dtype=other.dtype, device=other.device)
+        else:
+            y = other[csr.indices[idx]] * mask.unsqueeze(2)
+            c = csr.data[idx].to(other.dtype) * mask
+        yield rows, y, c
+        i = hi
+
+
+def _gather(csr: TorchCSR, other: torch.Tensor, r0: int, r1: int, p0: int, p1: int):
+    """Local row index, gathered other-factors and confidences of rows ``r0:r1``."""
+    counts = csr.counts[r0:r1]
+    rows = torch.repeat_interleave(
+        torch.arange(r1 - r0, device=other.device), counts, output_size=p1 - p0
+    )
+    return rows, other[csr.indices[p0:p1]], csr.data[p0:p1].to(other.dtype)
+
+
+def als_loss(
+    csr: TorchCSR,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    reg_rows: torch.Tensor,
+    reg_cols: torch.Tensor,
+    alpha0: float,
+    budget: int = 1 << 24,
+) -> float:
+    """The full objective (float64), for rows ``x`` and columns ``y`` of ``csr``:
+
+    sum_obs c (1 - x_u.y_i)^2 + alpha0 sum_unobs (x_u.y_i)^2 + sum_u lambda_u |x_u|^2
+    + sum_i lambda_i |y_i|^2, with the unobserved sum taken as alpha0 <X^T X, Y^T Y> minus
+    the observed pairs' share, so it costs O(nnz k + (m + n) k^2).
+    """
+    xd, yd = x.double(), y.double()
+    total = alpha0 * ((xd.T @ xd) * (yd.T @ yd)).sum()
+    k = x.shape[1]
+    for r0, r1, p0, p1 in csr.chunks(max(1, budget // k), budget):
+        rows, yy, c = _gather(csr, yd, r0, r1, p0, p1)
+        pred = (xd[r0:r1][rows] * yy).sum(1)
+        total += (c * (1 - pred) ** 2 - alpha0 * pred**2).sum()
+    total += (reg_rows.double() * (xd * xd).sum(1)).sum()
+    total += (reg_cols.double() * (yd * yd).sum(1)).sum()
+    return float(total)

@@ -1,0 +1,166 @@
+"""The shared interface of every model: scoring, top-k, evaluation hooks, checkpoint context."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recsys.evaluation import Evaluator, topk
+from recsys.evaluation.evaluator import EvaluationState
+
+
+class RecommenderModule(L.LightningModule):
+    """Base class of all models (users are rows, items are columns).
+
+    Subclasses implement ``score(users) -> (B, n_items)`` and their training. This class
+    runs full-ranking validation and test with ``self.evaluator``, and stores in each
+    checkpoint what inference needs without the dataset: the external user and item ids and
+    each user's training items (``seen``), plus the run's config.
+    """
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        super().__init__()
+        self.n_users = int(n_users)
+        self.n_items = int(n_items)
+        self.evaluator = Evaluator()
+        self.user_ids: list | None = None
+        self.item_ids: list | None = None
+        self.seen: sp.csr_matrix | None = None
+        self.run_config: dict | None = None
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.per_user: dict[str, dict[str, np.ndarray]] = {}
+        self._state: EvaluationState | None = None
+
+    # -- to implement ---------------------------------------------------------------------
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """``(B, n_items)`` scores for the ``(B,)`` user indices ``users``."""
+        raise NotImplementedError
+
+    # -- inference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def recommend(
+        self, users: torch.Tensor, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k item indices ``(B, k)`` and their scores, best first, ties by item index.
+
+        With ``exclude_seen`` the users' training items are left out; slots with no item
+        left hold index -1 and score -inf.
+        """
+        users = users.to(self.device)
+        scores = self.score(users)
+        if exclude_seen and self.seen is not None:
+            sub = self.seen[users.cpu().numpy()]
+            rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
+            scores[torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))] = float(
+                "-inf"
+            )
+        items, valid = topk(scores, k)
+        top = torch.gather(scores, 1, items)
+        return items.masked_fill(~valid, -1), top
+
+    def set_context(self, user_ids, item_ids, seen: sp.csr_matrix) -> None:
+        """The external ids and training items that travel with the model."""
+        if seen.shape != (self.n_users, self.n_items):
+            raise ValueError(f"seen matrix {seen.shape} != model {(self.n_users, self.n_items)}")
+        self.user_ids = np.asarray(user_ids).tolist()
+        self.item_ids = np.asarray(item_ids).tolist()
+        self.seen = seen.tocsr()
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        self.set_context(dm.data.user_ids, dm.data.item_ids, dm.split.train.matrix)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _start(self) -> None:
+        self._state = self.evaluator.new_state(self.n_items)
+
+    def _step(self, batch: dict) -> None:
+        with torch.no_grad():
+            self.evaluator.update(self._state, self.score(batch["users"]), batch)
+
+    def _end(self, stage: str) -> None:
+        if self.trainer.sanity_checking or not self._state.users:
+            return
+        results = self.evaluator.compute(self._state, stage)
+        self.metrics[stage] = results
+        self.per_user[stage] = self._state.per_user()
+        self.log_dict(results, prog_bar=False, logger=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._start()
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._end("test")
+
+    # -- checkpoint -----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        seen = self.seen
+        checkpoint["recsys"] = {
+            "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "user_ids": self.user_ids,
+            "item_ids": self.item_ids,
+            "seen_indptr": None if seen is None else torch.from_numpy(seen.indptr.astype(np.int64)),
+            "seen_indices": None
+            if seen is None
+            else torch.from_numpy(seen.indices.astype(np.int64)),
+            "config": self.run_config,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        ctx = checkpoint.get("recsys", {})
+        self.user_ids = ctx.get("user_ids")
+        self.item_ids = ctx.get("item_ids")
+        self.run_config = ctx.get("config")
+        if ctx.get("seen_indptr") is not None:
+            indptr = ctx["seen_indptr"].numpy()
+            indices = ctx["seen_indices"].numpy()
+            data = np.ones(len(indices), dtype=np.float32)
+            self.seen = sp.csr_matrix((data, indices, indptr), shape=(self.n_users, self.n_items))
+
+
+class _EpochStep(torch.optim.Optimizer):
+    """A stand-in optimizer whose ``step(closure)`` just runs the closure.
+
+    Closed-form models (ALS, popularity) compute their update themselves; running it as an
+    optimizer step lets Lightning count it as one global step, which its checkpointing and
+    logging rely on.
+    """
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        super().__init__(tensors, {})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        return closure() if closure is not None else None
+
+
+class ClosedFormModule(RecommenderModule):
+    """A model fitted by explicit updates, one ``fit_epoch()`` per Lightning epoch (manual
+    optimization; no gradients)."""
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        super().__init__(n_users, n_items)
+        self.automatic_optimization = False
+
+    def fit_epoch(self) -> None:
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        self.optimizers().step(closure=self.fit_epoch)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return _EpochStep(list(self.buffers()))

@@ -1,0 +1,82 @@
+"""What the entry points share: config location, building objects, writing run outputs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from recsys.data.datamodule import RecsysDataModule
+from recsys.errors import RecsysError
+from recsys.models.base import RecommenderModule
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+DATA_KEYS = ("seed", "data", "split", "confidence", "evaluator")
+"""Config sections that define the data a model is evaluated on; stored in checkpoints."""
+
+
+def user_errors(func: Callable) -> Callable:
+    """Print a RecsysError as one line on stderr and exit with status 2, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except RecsysError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper
+
+
+def build_datamodule(cfg: DictConfig) -> RecsysDataModule:
+    """The DataModule of ``cfg``'s data, split and confidence groups, set up."""
+    dm = RecsysDataModule(
+        dataset=hydra.utils.instantiate(cfg.data),
+        split=hydra.utils.instantiate(cfg.split),
+        confidence=hydra.utils.instantiate(cfg.confidence),
+        eval_batch_size=cfg.evaluator.batch_size,
+        seed=cfg.seed,
+    )
+    dm.setup("fit")
+    return dm
+
+
+def write_outputs(
+    model: RecommenderModule, dm: RecsysDataModule, output_dir: str | Path
+) -> dict[str, float]:
+    """Write ``metrics.json`` and ``per_user_metrics.parquet`` of the last test into
+    ``output_dir``; return the test metrics."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    metrics = model.metrics["test"]
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    per_user = dict(model.per_user["test"])
+    users = per_user.pop("user")
+    frame = pd.DataFrame({"user": np.asarray(dm.data.user_ids)[users], **per_user})
+    frame.to_parquet(output_dir / "per_user_metrics.parquet", index=False)
+    log.info("test metrics:\n%s", format_metrics(metrics))
+    return metrics
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    width = max(map(len, metrics))
+    return "\n".join(f"  {k:<{width}}  {v:.6f}" for k, v in metrics.items())
+
+
+def data_config(cfg: DictConfig) -> dict:
+    """The unresolved sections of ``cfg`` that rebuild its data (``DATA_KEYS``)."""
+    return {
+        k: OmegaConf.to_container(cfg[k], resolve=False) if k != "seed" else cfg[k]
+        for k in DATA_KEYS
+    }

@@ -1,0 +1,156 @@
+"""Ranking and metrics against brute-force Python implementations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.evaluation import Evaluator, topk
+from recsys.evaluation import metrics as M
+
+
+def brute_rank(scores: np.ndarray, excluded: set[int]) -> list[int]:
+    """All non-excluded items by score descending, ties by item index ascending."""
+    items = [i for i in range(len(scores)) if i not in excluded]
+    return sorted(items, key=lambda i: (-float(scores[i]), i))
+
+
+def brute_metrics(ranked: list[int], relevant: set[int], k: int) -> dict[str, float]:
+    top = ranked[:k]
+    h = [1.0 if i in relevant else 0.0 for i in top]
+    t = len(relevant)
+    hits = sum(h)
+    dcg = sum(hj / math.log2(j + 2) for j, hj in enumerate(h))
+    idcg = sum(1 / math.log2(j + 2) for j in range(min(k, t)))
+    ap, running = 0.0, 0.0
+    for j, hj in enumerate(h):
+        running += hj
+        ap += hj * running / (j + 1)
+    first = next((j for j, hj in enumerate(h) if hj), None)
+    return {
+        "recall": hits / t,
+        "recall_norm": hits / min(k, t),
+        "precision": hits / k,
+        "ndcg": dcg / idcg,
+        "map": ap / min(k, t),
+        "mrr": 0.0 if first is None else 1 / (first + 1),
+        "hit_rate": float(hits > 0),
+    }
+
+
+def make_batch(n_users, n_items, rng, max_truth=6, max_excl=8, ties=True):
+    """Random scores (with many ties when asked), exclusions and disjoint truth."""
+    if ties:
+        scores = rng.integers(0, 4, size=(n_users, n_items)).astype(np.float32)
+    else:
+        scores = rng.standard_normal((n_users, n_items)).astype(np.float32)
+    excl, truth = [], []
+    for _ in range(n_users):
+        perm = rng.permutation(n_items)
+        e = set(perm[: rng.integers(0, max_excl + 1)].tolist())
+        t = set(perm[len(e) : len(e) + rng.integers(1, max_truth + 1)].tolist())
+        excl.append(e)
+        truth.append(t)
+
+    def pos(sets):
+        rows = [u for u, s in enumerate(sets) for _ in s]
+        cols = [i for s in sets for i in sorted(s)]
+        return torch.tensor(rows, dtype=torch.int64), torch.tensor(cols, dtype=torch.int64)
+
+    er, ec = pos(excl)
+    tr, tc = pos(truth)
+    batch = {
+        "users": torch.arange(n_users),
+        "exclude_rows": er,
+        "exclude_cols": ec,
+        "truth_rows": tr,
+        "truth_cols": tc,
+    }
+    return scores, excl, truth, batch
+
+
+@pytest.mark.parametrize("ties", [True, False])
+def test_topk_matches_brute_force_order(ties):
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, (20, 30)) if ties else rng.standard_normal((20, 30))
+    scores = scores.astype(np.float32)
+    scores[0, :5] = -0.0  # -0.0 and 0.0 are equal scores
+    scores[0, 5:10] = 0.0
+    items, valid = topk(torch.from_numpy(scores), 12)
+    assert valid.all()
+    for u in range(20):
+        assert items[u].tolist() == brute_rank(scores[u], set())[:12]
+
+
+def test_topk_marks_excluded_slots_invalid():
+    scores = torch.tensor([[1.0, float("-inf"), 3.0, float("-inf")]])
+    items, valid = topk(scores, 4)
+    assert items[0, :2].tolist() == [2, 0]
+    assert valid[0].tolist() == [True, True, False, False]
+
+
+def test_topk_rejects_nan():
+    with pytest.raises(FloatingPointError):
+        topk(torch.tensor([[0.0, float("nan")]]), 1)
+
+
+@pytest.mark.parametrize("ties", [True, False])
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_evaluator_matches_brute_force(ties, k):
+    rng = np.random.default_rng(k + 10 * ties)
+    n_users, n_items = 40, 25
+    scores, excl, truth, batch = make_batch(n_users, n_items, rng, ties=ties)
+    ev = Evaluator(ks=[k, 5])
+    state = ev.new_state(n_items)
+    # two batches, to check accumulation across batches
+    half = n_users // 2
+    for lo, hi in ((0, half), (half, n_users)):
+        sel = (batch["exclude_rows"] >= lo) & (batch["exclude_rows"] < hi)
+        tsel = (batch["truth_rows"] >= lo) & (batch["truth_rows"] < hi)
+        sub = {
+            "users": batch["users"][lo:hi],
+            "exclude_rows": batch["exclude_rows"][sel] - lo,
+            "exclude_cols": batch["exclude_cols"][sel],
+            "truth_rows": batch["truth_rows"][tsel] - lo,
+            "truth_cols": batch["truth_cols"][tsel],
+        }
+        ev.update(state, torch.from_numpy(scores[lo:hi]), sub)
+    result = ev.compute(state, "test")
+    per_user = state.per_user()
+    expected = [brute_metrics(brute_rank(scores[u], excl[u]), truth[u], k) for u in range(n_users)]
+    for name in M.PER_USER:
+        want = np.array([e[name] for e in expected])
+        np.testing.assert_allclose(per_user[f"{name}@{k}"], want, rtol=1e-6, atol=1e-7)
+        assert result[f"test/{name}@{k}"] == pytest.approx(want.mean(), rel=1e-6)
+    covered = {i for u in range(n_users) for i in brute_rank(scores[u], excl[u])[:k]}
+    assert result[f"test/coverage@{k}"] == pytest.approx(len(covered) / n_items)
+    assert per_user["n_test"].tolist() == [len(t) for t in truth]
+
+
+def test_users_with_fewer_than_k_candidates():
+    # user 0 can be recommended only items 0 and 1; its one relevant item ranks second
+    scores = torch.tensor([[0.5, 0.9, 0.1, 0.2]])
+    batch = {
+        "users": torch.tensor([0]),
+        "exclude_rows": torch.tensor([0, 0]),
+        "exclude_cols": torch.tensor([2, 3]),
+        "truth_rows": torch.tensor([0]),
+        "truth_cols": torch.tensor([0]),
+    }
+    ev = Evaluator(ks=[3], metrics=["recall", "precision", "ndcg", "mrr", "coverage"])
+    state = ev.new_state(4)
+    ev.update(state, scores, batch)
+    r = ev.compute(state, "val")
+    assert r["val/recall@3"] == 1.0
+    assert r["val/precision@3"] == pytest.approx(1 / 3)
+    assert r["val/ndcg@3"] == pytest.approx(1 / math.log2(3))
+    assert r["val/mrr@3"] == 0.5
+    assert r["val/coverage@3"] == 0.5  # excluded items never count as recommended
+
+
+def test_unknown_metric_is_rejected():
+    with pytest.raises(ValueError, match="unknown metric"):
+        Evaluator(metrics=["recall", "auc"])
