@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from recsys.errors import RecsysError
 from recsys.models.base import RecommenderModule
 
 log = logging.getLogger(__name__)
+
+# Lightning 2.6 calls a torch API that torch deprecated; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 DATA_KEYS = ("seed", "data", "split", "confidence", "evaluator")

@@ -86,7 +86,7 @@ class RecommenderModule(L.LightningModule):
         results = self.evaluator.compute(self._state, stage)
         self.metrics[stage] = results
         self.per_user[stage] = self._state.per_user()
-        self.log_dict(results, prog_bar=False, logger=True)
+        self.log_dict(results, prog_bar=False, logger=bool(self.trainer.loggers))
 
     def on_validation_epoch_start(self) -> None:
         self._start()

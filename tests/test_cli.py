@@ -1,0 +1,88 @@
+"""The console scripts as a user runs them: outputs on disk, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def run(cmd: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / cmd), *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """``recsys-train`` with no arguments, in an empty folder."""
+    cwd = tmp_path_factory.mktemp("fresh")
+    proc = run("recsys-train", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = (cwd / "logs" / "train" / "runs").iterdir()
+    return cwd, run_dir, proc
+
+
+def test_default_run_leaves_complete_run_directory(default_run):
+    _, run_dir, proc = default_run
+    assert "test/ndcg@20" in proc.stdout + proc.stderr
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert config["model"]["_target_"] == "recsys.models.ALS"
+    assert config["data"]["_target_"] == "recsys.data.datasets.SyntheticDataset"
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) >= {"test/recall@20", "test/ndcg@20", "test/recall_norm@20"}
+    assert (run_dir / "per_user_metrics.parquet").stat().st_size > 0
+
+
+def test_recommend_cli(default_run):
+    cwd, run_dir, _ = default_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    ok = run("recsys-recommend", f"ckpt_path={ckpt}", "users=[1,2]", "k=4", cwd=cwd)
+    assert ok.returncode == 0, ok.stderr
+    lines = [json.loads(line) for line in ok.stdout.splitlines()]
+    assert [r["user"] for r in lines] == [1, 2] and all(len(r["items"]) == 4 for r in lines)
+    bad = run("recsys-recommend", f"ckpt_path={ckpt}", "users=[1,999999]", cwd=cwd)
+    assert bad.returncode == 2
+    assert "unknown user id(s) 999999" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_missing_data_folder_is_one_clear_line(tmp_path):
+    proc = run(
+        "recsys-train", "data=ml100k", cwd=tmp_path, env={"RECSYS_DATA_DIR": str(tmp_path / "no")}
+    )
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'no' / 'ml-100k'} does not exist" in proc.stderr
+    assert "RECSYS_DATA_DIR" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_malformed_line_and_empty_split_via_cli(tmp_path):
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    rows = [f"{u}\t{i}\t4\t{1000 + u * 50 + i}" for u in range(1, 6) for i in range(1, 4)]
+    rows[7] = "3\t2\t4"
+    (folder / "u.data").write_text("\n".join(rows) + "\n")
+    env = {"RECSYS_DATA_DIR": str(tmp_path)}
+    proc = run("recsys-train", "data=ml100k", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert f"{folder / 'u.data'}:8: malformed line" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    del rows[7]
+    (folder / "u.data").write_text("\n".join(rows) + "\n")
+    proc = run("recsys-train", "data=ml100k", "split.test_ratio=0", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert "left no test interactions" in proc.stderr and "Traceback" not in proc.stderr

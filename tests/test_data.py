@@ -1,0 +1,158 @@
+"""Interactions, confidence transforms, splits and dataset loaders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys.data import Interactions
+from recsys.data.confidence import Binary, Linear, Log
+from recsys.data.datasets import MovieLens100K, SyntheticDataset
+from recsys.data.splits import RandomHoldout, TemporalSplit
+from recsys.errors import DataFormatError, DataNotFoundError, EmptyDataError, UnknownIdError
+
+
+def pairs(part: Interactions) -> set[tuple[int, int]]:
+    m = part.matrix.tocoo()
+    return set(zip(m.row.tolist(), m.col.tolist()))
+
+
+# -- Interactions --------------------------------------------------------------------------
+def test_from_arrays_merges_repeats_and_maps_ids():
+    data = Interactions.from_arrays(
+        users=np.array(["b", "a", "b", "b"]),
+        items=np.array([10, 20, 10, 30]),
+        strengths=np.array([1.0, 2.0, 3.0, 0.0]),
+        timestamps=np.array([5, 6, 4, 9]),
+    )
+    assert data.user_ids.tolist() == ["a", "b"]
+    assert data.item_ids.tolist() == [10, 20, 30]
+    dense = data.matrix.toarray()
+    assert dense.tolist() == [[0, 2, 0], [4, 0, 0]]  # (b, 10) summed; strength 0 dropped
+    assert data.timestamps.tolist() == [6, 4]  # earliest time of the repeated pair
+    assert data.user_index(["b"]).tolist() == [1]
+    with pytest.raises(UnknownIdError, match="'zz'"):
+        data.user_index(["zz"])
+
+
+def test_subset_keeps_shape_and_ids():
+    data = SyntheticDataset(n_users=50, n_items=30, mean_interactions=8).load()
+    mask = np.zeros(data.nnz, dtype=bool)
+    mask[::3] = True
+    part = data.subset(mask)
+    assert part.matrix.shape == data.matrix.shape
+    assert part.nnz == mask.sum()
+    assert pairs(part) <= pairs(data)
+    assert part.user_ids is data.user_ids
+
+
+# -- confidence ----------------------------------------------------------------------------
+def test_confidence_formulas():
+    r = np.array([0.5, 1.0, 3.0, 10.0])
+    np.testing.assert_allclose(Binary(4.0)(r), [5.0] * 4)
+    np.testing.assert_allclose(Linear(2.0)(r), 1 + 2.0 * r, rtol=1e-6)
+    np.testing.assert_allclose(Log(3.0, eps=0.5)(r), 1 + 3.0 * np.log(1 + r / 0.5), rtol=1e-6)
+    with pytest.raises(ValueError):
+        Log(1.0, eps=0.0)
+
+
+# -- splits --------------------------------------------------------------------------------
+@pytest.mark.parametrize("splitter", [RandomHoldout(0.2, 0.1), TemporalSplit(0.2, 0.1)])
+def test_split_parts_are_disjoint_and_complete(splitter):
+    data = SyntheticDataset(n_users=200, n_items=100, mean_interactions=15).load()
+    split = splitter(data, seed=3)
+    train, val, test = pairs(split.train), pairs(split.val), pairs(split.test)
+    assert not (train & test) and not (train & val) and not (val & test)
+    assert train | val | test == pairs(data)
+    assert len(test) == pytest.approx(0.2 * data.nnz, rel=0.1)
+    assert len(val) == pytest.approx(0.1 * data.nnz, rel=0.15)
+    # strengths travel with their pairs
+    assert split.train.matrix.sum() + split.val.matrix.sum() + split.test.matrix.sum() == (
+        pytest.approx(data.matrix.sum())
+    )
+
+
+def test_random_holdout_is_per_user_and_seeded():
+    data = SyntheticDataset(n_users=100, n_items=80, mean_interactions=12).load()
+    split = RandomHoldout(0.2, 0.1)(data, seed=1)
+    counts = np.diff(data.matrix.indptr)
+    n_test = np.diff(split.test.matrix.indptr)
+    np.testing.assert_array_equal(n_test, np.minimum(np.floor(0.2 * counts + 0.5), counts - 1))
+    assert (np.diff(split.train.matrix.indptr) >= 1).all()
+    again = RandomHoldout(0.2, 0.1)(data, seed=1)
+    other = RandomHoldout(0.2, 0.1)(data, seed=2)
+    assert pairs(again.test) == pairs(split.test)
+    assert pairs(other.test) != pairs(split.test)
+
+
+def test_temporal_split_orders_time():
+    data = SyntheticDataset(n_users=100, n_items=50, mean_interactions=10).load()
+    split = TemporalSplit(0.25, 0.1)(data, seed=0)
+    assert split.train.timestamps.max() < split.val.timestamps.min()
+    assert split.val.timestamps.max() < split.test.timestamps.min()
+
+
+def test_temporal_split_needs_timestamps():
+    data = Interactions.from_arrays(np.arange(10) % 3, np.arange(10))
+    with pytest.raises(Exception, match="needs timestamps"):
+        TemporalSplit()(data, 0)
+
+
+def test_empty_part_after_split_is_a_clear_error():
+    # one interaction per user: a per-user holdout leaves every pair in training
+    data = Interactions.from_arrays(np.arange(20), np.arange(20) % 7)
+    with pytest.raises(EmptyDataError, match="left no test interactions"):
+        RandomHoldout(0.2, 0.1)(data, 0)
+
+
+# -- datasets ------------------------------------------------------------------------------
+def test_synthetic_is_seeded_and_shaped():
+    a = SyntheticDataset(n_users=120, n_items=60, mean_interactions=10, seed=5).load()
+    b = SyntheticDataset(n_users=120, n_items=60, mean_interactions=10, seed=5).load()
+    c = SyntheticDataset(n_users=120, n_items=60, mean_interactions=10, seed=6).load()
+    assert a.matrix.shape == (120, 60)
+    assert (a.matrix != b.matrix).nnz == 0 and (a.timestamps == b.timestamps).all()
+    assert (a.matrix != c.matrix).nnz > 0
+    assert np.diff(a.matrix.indptr).min() >= 5
+
+
+def test_synthetic_popularity_exponent_concentrates_interactions():
+    def top_share(exponent):
+        data = SyntheticDataset(
+            n_users=300, n_items=500, mean_interactions=10, popularity_exponent=exponent
+        ).load()
+        pop = np.sort(np.diff(data.matrix.tocsc().indptr))[::-1]
+        return pop[:50].sum() / pop.sum()  # share of the top 10% of items
+
+    flat, zipf = top_share(0.0), top_share(1.0)
+    assert zipf > flat + 0.05 and zipf > 0.35
+
+
+def test_ml100k_loads(shared_data):
+    data = MovieLens100K(shared_data / "ml-100k").load()
+    assert (data.n_users, data.n_items, data.nnz) == (943, 1682, 100_000)
+    assert set(np.unique(data.matrix.data).tolist()) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    liked = MovieLens100K(shared_data / "ml-100k", min_rating=4, binarize=True).load()
+    assert liked.nnz == 55_375 and set(liked.matrix.data.tolist()) == {1.0}
+
+
+def test_missing_data_folder_names_path_and_env(tmp_path):
+    with pytest.raises(DataNotFoundError) as e:
+        MovieLens100K(tmp_path / "nowhere" / "ml-100k").load()
+    assert str(tmp_path / "nowhere" / "ml-100k") in str(e.value)
+    assert "RECSYS_DATA_DIR" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [("7\t8\t3\n", "3 field(s)"), ("7\t8\tfive\t881250949\n", "'rating' is 'five'")],
+)
+def test_malformed_u_data_names_file_and_line(tmp_path, bad, problem):
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    good = "196\t242\t3\t881250949\n186\t302\t3\t891717742\n"
+    (folder / "u.data").write_text(good + bad + good)
+    with pytest.raises(DataFormatError) as e:
+        MovieLens100K(folder).load()
+    assert f"{folder / 'u.data'}:3:" in str(e.value)
+    assert problem in str(e.value)

@@ -1,0 +1,122 @@
+"""End to end, in process: train -> run directory -> eval -> recommend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import SMALL_DATA, compose_config
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from recsys.checkpoint import load_model
+from recsys.errors import UnknownIdError
+from recsys.eval import evaluate
+from recsys.recommend import recommend
+from recsys.train import train
+
+FAST = [*SMALL_DATA, "trainer.max_epochs=3", "trainer.enable_progress_bar=false"]
+
+
+def run_train(tmp_path: Path, name: str, overrides: list[str]):
+    out = tmp_path / name
+    cfg = compose_config("train", [*FAST, *overrides], out)
+    value, metrics = train(cfg)
+    return out, value, metrics
+
+
+@pytest.fixture(scope="module")
+def als_run(tmp_path_factory):
+    return run_train(tmp_path_factory.mktemp("als"), "run", [])
+
+
+def test_run_directory_contents(als_run):
+    out, value, metrics = als_run
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == metrics
+    for metric in ("recall", "recall_norm", "ndcg", "precision", "map", "mrr", "hit_rate"):
+        for k in (10, 20):
+            assert 0 <= on_disk[f"test/{metric}@{k}"] <= 1
+    assert on_disk["test/coverage@20"] >= on_disk["test/coverage@10"] > 0
+
+    per_user = pd.read_parquet(out / "per_user_metrics.parquet")
+    assert len(per_user) == per_user["user"].nunique() > 0
+    assert (per_user["n_test"] >= 1).all()
+    assert per_user["ndcg@20"].astype("float64").mean() == pytest.approx(
+        on_disk["test/ndcg@20"], rel=1e-9
+    )
+
+    ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in ckpts and any(p.startswith("epoch_") for p in ckpts)
+    assert value is not None and 0 < value <= 1  # best val/ndcg@20
+
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    assert {"val/ndcg@20", "test/ndcg@20", "train/loss"} <= set(scalars)
+    assert len(acc.Scalars("val/ndcg@20")) == 3  # one per epoch
+    hparams = acc.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in hparams
+    assert b"model/factors" in hparams["_hparams_/session_start_info"]
+
+
+def test_training_loss_decreases_and_als_beats_popularity(als_run, tmp_path):
+    out, _, als = als_run
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    losses = [e.value for e in acc.Scalars("train/loss")]
+    assert losses == sorted(losses, reverse=True)
+    _, _, pop = run_train(tmp_path, "pop", ["model=popularity"])
+    assert als["test/ndcg@20"] > 1.3 * pop["test/ndcg@20"]
+
+
+def test_same_seed_same_metrics(als_run, tmp_path):
+    out, _, _ = als_run
+    again, _, _ = run_train(tmp_path, "again", [])
+    assert (again / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
+    other, _, _ = run_train(tmp_path, "other_seed", ["seed=7"])
+    assert (other / "metrics.json").read_bytes() != (out / "metrics.json").read_bytes()
+
+
+def best_checkpoint(out: Path) -> Path:
+    return next(p for p in (out / "checkpoints").glob("epoch_*.ckpt"))
+
+
+def test_eval_reproduces_test_metrics_exactly(als_run, tmp_path):
+    out, _, metrics = als_run
+    cfg = compose_config(
+        "eval",
+        [f"ckpt_path={best_checkpoint(out)}", "trainer.enable_progress_bar=false"],
+        tmp_path / "eval",
+    )
+    assert evaluate(cfg) == metrics
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "eval" / "per_user_metrics.parquet"),
+        pd.read_parquet(out / "per_user_metrics.parquet"),
+    )
+
+
+def test_recommend_from_checkpoint_alone(als_run):
+    out, _, _ = als_run
+    model = load_model(best_checkpoint(out))
+    users = [model.user_ids[5], model.user_ids[17]]
+    result = recommend(model, users, k=7)
+    scores = model.score(torch.tensor([5, 17]))
+    for row, res, u in zip(scores, result, users):
+        seen = set(model.seen[model.user_ids.index(u)].indices.tolist())
+        order = sorted(
+            (i for i in range(model.n_items) if i not in seen), key=lambda i: (-row[i].item(), i)
+        )
+        assert res["user"] == u
+        assert res["items"] == [model.item_ids[i] for i in order[:7]]
+        assert not {model.item_ids[i] for i in seen} & set(res["items"])
+    with_seen = recommend(model, users[:1], k=50, exclude_seen=False)[0]["items"]
+    assert set(with_seen) & {model.item_ids[i] for i in model.seen[5].indices}
+    with pytest.raises(UnknownIdError, match="123456"):
+        recommend(model, [users[0], 123456], k=5)
+    # string forms of ids are accepted
+    assert recommend(model, [str(users[0])], k=3)[0]["items"] == result[0]["items"][:3]
+    assert np.asarray(model.seen.sum(1)).ravel().min() >= 1
