@@ -24,10 +24,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if not stored:
         raise CheckpointError(f"{cfg.ckpt_path} holds no data config to evaluate with")
     data_cfg = OmegaConf.create(
-        {"paths": OmegaConf.to_container(cfg.paths, resolve=True), **stored}
+        {
+            "paths": OmegaConf.to_container(cfg.paths, resolve=True),
+            "data_cache": cfg.get("data_cache", False),
+            **stored,
+        }
     )
     dm = build_datamodule(data_cfg)
-    for kind, ours in (("user", dm.data.user_ids), ("item", dm.data.item_ids)):
+    for kind, ours in (("user", dm.user_ids), ("item", dm.item_ids)):
         theirs = getattr(model, f"{kind}_ids")
         if theirs is None or len(theirs) != len(ours) or np.any(np.asarray(theirs) != ours):
             raise CheckpointError(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from recsys.data import cache
 from recsys.data.datamodule import RecsysDataModule
 from recsys.errors import RecsysError
 from recsys.models.base import RecommenderModule
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-DATA_KEYS = ("seed", "data", "split", "confidence", "evaluator")
+DATA_KEYS = ("seed", "data", "filter", "split", "confidence", "evaluator")
 """Config sections that define the data a model is evaluated on; stored in checkpoints."""
 
 
@@ -44,13 +45,32 @@ def user_errors(func: Callable) -> Callable:
 
 
 def build_datamodule(cfg: DictConfig) -> RecsysDataModule:
-    """The DataModule of ``cfg``'s data, split and confidence groups, set up."""
+    """The DataModule of ``cfg``'s data, filter, split and confidence groups, set up.
+
+    With ``data_cache`` true (the default) the processed split is cached under
+    ``paths.cache_dir``, keyed by the data, filter and split config, the seed and the
+    source files' sizes and times."""
+    dataset = hydra.utils.instantiate(cfg.data)
+    filter_cfg = cfg.get("filter")
+    cache_path = None
+    if cfg.get("data_cache", False) and cfg.get("paths") and cfg.paths.get("cache_dir"):
+        keyed = {
+            k: OmegaConf.to_container(cfg[k], resolve=True) if k in cfg else None
+            for k in ("data", "filter", "split")
+        }
+        keyed["seed"] = cfg.seed
+        sources = dataset.source_files() if hasattr(dataset, "source_files") else []
+        key = cache.cache_key(keyed, sources)
+        name = getattr(dataset, "name", "data")
+        cache_path = Path(cfg.paths.cache_dir) / f"{name}-{key}.npz"
     dm = RecsysDataModule(
-        dataset=hydra.utils.instantiate(cfg.data),
+        dataset=dataset,
         split=hydra.utils.instantiate(cfg.split),
         confidence=hydra.utils.instantiate(cfg.confidence),
+        filter=hydra.utils.instantiate(filter_cfg) if filter_cfg else None,
         eval_batch_size=cfg.evaluator.batch_size,
         seed=cfg.seed,
+        cache_path=cache_path,
     )
     dm.setup("fit")
     return dm
@@ -67,7 +87,7 @@ def write_outputs(
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     per_user = dict(model.per_user["test"])
     users = per_user.pop("user")
-    frame = pd.DataFrame({"user": np.asarray(dm.data.user_ids)[users], **per_user})
+    frame = pd.DataFrame({"user": np.asarray(dm.user_ids)[users], **per_user})
     frame.to_parquet(output_dir / "per_user_metrics.parquet", index=False)
     log.info("test metrics:\n%s", format_metrics(metrics))
     return metrics

@@ -37,7 +37,9 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
             cfg.callbacks.model_checkpoint.monitor = None
     callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    no_val = {} if dm.has_validation else {"limit_val_batches": 0}
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **no_val)
+    _log_data(trainer, dm)
 
     trainer.fit(model, datamodule=dm)
 
@@ -61,6 +63,16 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
         else:
             log.warning("optimized_metric %s was not computed", name)
     return value, metrics
+
+
+def _log_data(trainer, dm) -> None:
+    """The data summary as text, and histograms of the training strengths and confidences."""
+    for lg in trainer.loggers:
+        writer = getattr(lg, "experiment", None)
+        if hasattr(writer, "add_text") and hasattr(writer, "add_histogram"):
+            writer.add_text("data/summary", dm.summary_text())
+            writer.add_histogram("data/train_strength", dm.split.train.matrix.data)
+            writer.add_histogram("data/train_confidence", dm.train_confidence.data)
 
 
 def _hparams(cfg: DictConfig) -> dict:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -86,3 +88,49 @@ def test_malformed_line_and_empty_split_via_cli(tmp_path):
     proc = run("recsys-train", "data=ml100k", "split.test_ratio=0", cwd=tmp_path, env=env)
     assert proc.returncode == 2
     assert "left no test interactions" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_own_event_log_from_a_config_file_the_user_writes(tmp_path):
+    """No code: a CSV of the user's, a data config next to it, ``--config-dir``."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(80):
+        liked = rng.choice(60, size=12, replace=False)
+        t = 1_700_000_000 + u * 100_000
+        for item in liked:
+            t += int(rng.integers(5, 4000))
+            action = rng.choice(["view", "view", "like", "share"])
+            when = pd.Timestamp(t, unit="s", tz="UTC").isoformat()
+            rows.append(
+                {"visitor": f"reader{u}", "article": f"art{item}", "when": when, "action": action}
+            )
+    log = tmp_path / "clicks.csv"
+    pd.DataFrame(rows).to_csv(log, index=False)
+    n_share = sum(r["action"] == "share" for r in rows)
+
+    conf = tmp_path / "conf" / "data"
+    conf.mkdir(parents=True)
+    (conf / "my_log.yaml").write_text(
+        "_target_: recsys.data.datasets.EventLog\n"
+        "_convert_: all\n"
+        f"path: {log}\n"
+        "columns: {user: visitor, item: article, timestamp: when, event_type: action}\n"
+        "rules: {event_weights: {view: 1, like: 5}, strength: weighted}\n"
+    )
+    proc = run(
+        "recsys-train",
+        f"--config-dir={tmp_path / 'conf'}",
+        "data=my_log",
+        "trainer.max_epochs=2",
+        "model.factors=8",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"dropped {n_share} events: event types without a weight: {{'share': {n_share}}}" in (
+        proc.stdout + proc.stderr
+    )
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0 <= metrics["test/ndcg@20"] <= 1
+    per_user = pd.read_parquet(run_dir / "per_user_metrics.parquet")
+    assert per_user["user"].str.startswith("reader").all()

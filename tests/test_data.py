@@ -156,3 +156,100 @@ def test_malformed_u_data_names_file_and_line(tmp_path, bad, problem):
         MovieLens100K(folder).load()
     assert f"{folder / 'u.data'}:3:" in str(e.value)
     assert problem in str(e.value)
+
+
+# -- data-dependent confidences --------------------------------------------------------------
+def small_counts(seed=0):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, 15, 120)
+    items = rng.integers(0, 10, 120)
+    return Interactions.from_arrays(users, items, rng.integers(1, 9, 120).astype(float))
+
+
+def test_bm25_and_tfidf_match_brute_force():
+    from recsys.data.confidence import BM25, TfIdf
+
+    train = small_counts(0)
+    part = small_counts(1)  # statistics come from train, lengths from the part
+    dense_train, dense = train.matrix.toarray(), part.matrix.toarray()
+    n_users = (dense_train.sum(1) > 0).sum()
+    idf = np.maximum(np.log(n_users) - np.log1p((dense_train > 0).sum(0)), 0)
+    mean_len = dense_train.sum(1)[dense_train.sum(1) > 0].mean()
+    k1, b = 1.2, 0.75
+    bm25 = BM25(alpha=2.0, k1=k1, b=b).fit(train).matrix(part).toarray()
+    tfidf = TfIdf(alpha=3.0).fit(train).matrix(part).toarray()
+    for u, i in zip(*np.nonzero(dense)):
+        r, norm = dense[u, i], (1 - b) + b * dense[u].sum() / mean_len
+        assert bm25[u, i] == pytest.approx(1 + 2.0 * r * (k1 + 1) / (k1 * norm + r) * idf[i])
+        assert tfidf[u, i] == pytest.approx(1 + 3.0 * np.sqrt(r) * idf[i])
+
+
+def test_dwell_needs_the_feature():
+    from recsys.data.confidence import Dwell
+    from recsys.errors import RecsysError
+
+    with pytest.raises(RecsysError, match="needs the per-pair feature 'dwell'"):
+        Dwell().fit(small_counts()).values(small_counts())
+
+
+# -- more splits, filters, summary -----------------------------------------------------------
+def test_leave_one_out_takes_the_last_by_time():
+    from recsys.data.splits import LeaveOneOut
+
+    data = SyntheticDataset(n_users=80, n_items=60, mean_interactions=8).load()
+    split = LeaveOneOut(by="time")(data, seed=0)
+    for u in range(data.n_users):
+        row = slice(data.matrix.indptr[u], data.matrix.indptr[u + 1])
+        times = np.sort(data.timestamps[row])
+        te = split.test.timestamps[split.test.matrix.indptr[u] : split.test.matrix.indptr[u + 1]]
+        va = split.val.timestamps[split.val.matrix.indptr[u] : split.val.matrix.indptr[u + 1]]
+        assert te.tolist() == [times[-1]] and va.tolist() == [times[-2]]
+    assert pairs(split.train) | pairs(split.val) | pairs(split.test) == pairs(data)
+
+
+def test_strong_generalization_holds_out_whole_users():
+    from recsys.data.splits import StrongGeneralization
+
+    data = SyntheticDataset(n_users=200, n_items=60, mean_interactions=10).load()
+    split = StrongGeneralization(test_users=0.1, val_users=0.1, holdout_ratio=0.2)(data, 1)
+    train_users = set(np.flatnonzero(np.diff(split.train.matrix.indptr)))
+    test_users = set(np.flatnonzero(np.diff(split.test.matrix.indptr)))
+    val_users = set(np.flatnonzero(np.diff(split.val.matrix.indptr)))
+    history_users = set(np.flatnonzero(np.diff(split.fold_in.matrix.indptr)))
+    assert len(test_users) == len(val_users) == 20
+    assert not (train_users & (test_users | val_users)) and not (test_users & val_users)
+    assert history_users == test_users | val_users
+    parts = [split.train, split.val, split.test, split.fold_in]
+    assert set().union(*map(pairs, parts)) == pairs(data)
+    n = np.diff(data.matrix.indptr)
+    for u in test_users:
+        scored = np.diff(split.test.matrix.indptr)[u]
+        assert scored == max(1, np.floor(0.2 * n[u] + 0.5))
+
+
+def test_kcore_leaves_only_dense_enough_users_and_items():
+    from recsys.data.filters import KCore
+
+    data = SyntheticDataset(n_users=300, n_items=200, mean_interactions=6).load()
+    out = KCore(min_user=5, min_item=8)(data)
+    assert np.diff(out.matrix.indptr).min() >= 5
+    assert np.bincount(out.matrix.indices, minlength=out.n_items).min() >= 8
+    assert out.n_items < data.n_items and out.nnz < data.nnz
+    # ids still name the same pairs
+    kept = {(out.user_ids[u], out.item_ids[i]) for u, i in pairs(out)}
+    assert kept <= {(data.user_ids[u], data.item_ids[i]) for u, i in pairs(data)}
+
+
+def test_summary_statistics():
+    from recsys.data.summary import gini, summarize
+
+    assert gini(np.ones(10)) == pytest.approx(0.0)
+    x = np.array([0, 0, 0, 10.0])
+    brute = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+    assert gini(x) == pytest.approx(brute)
+    data = small_counts()
+    s = summarize(data)
+    assert (s["users"], s["items"], s["interactions"]) == (data.n_users, data.n_items, data.nnz)
+    per_item = np.bincount(data.matrix.indices, minlength=data.n_items)
+    assert s["per_item_max"] == per_item.max()
+    assert s["top1pct_items_share"] == pytest.approx(per_item.max() / data.nnz)

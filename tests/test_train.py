@@ -120,3 +120,35 @@ def test_recommend_from_checkpoint_alone(als_run):
     # string forms of ids are accepted
     assert recommend(model, [str(users[0])], k=3)[0]["items"] == result[0]["items"][:3]
     assert np.asarray(model.seen.sum(1)).ravel().min() >= 1
+
+
+def test_strong_generalization_folds_in_held_out_users(tmp_path):
+    over = ["split=strong_generalization", "data.n_users=600"]
+    _, _, als = run_train(tmp_path, "sg_als", over)
+    _, _, pop = run_train(tmp_path, "sg_pop", [*over, "model=popularity"])
+    assert als["test/ndcg@20"] > 1.3 * pop["test/ndcg@20"]
+
+
+def test_cache_follows_the_source_file(tmp_path):
+    from recsys.runner import build_datamodule
+
+    log = tmp_path / "log.csv"
+    lines = ["u,i,t"] + [f"{u},{(u * 7 + k) % 13},{k}" for u in range(30) for k in range(6)]
+    log.write_text("\n".join(lines) + "\n")
+    cfg = compose_config(
+        "train",
+        [
+            "data=events",
+            f"data.path={log}",
+            "data.columns.user=u",
+            "data.columns.item=i",
+            "data.columns.timestamp=t",
+        ],
+        tmp_path / "run",
+    )
+    assert not build_datamodule(cfg).cache_hit
+    assert build_datamodule(cfg).cache_hit
+    with log.open("a") as f:
+        f.write("99,1,5\n")
+    again = build_datamodule(cfg)
+    assert not again.cache_hit and again.n_users == 31

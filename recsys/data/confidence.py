@@ -1,62 +1,88 @@
-"""Confidence: how strongly an observed interaction counts, from its raw strength.
+"""Confidence: how strongly an observed interaction counts.
 
-One convention for every model. For an observed pair (u, i) with raw strength r > 0, the
-confidence is
+One convention for every model. An observed pair (u, i) has preference 1 and confidence
 
-    c = 1 + alpha * g(r),   with g(r) = 1 (binary), r (linear) or log(1 + r / eps) (log).
+    c_ui = 1 + alpha * g_ui,   g_ui >= 0,
 
-The preference of an observed pair is 1. Unobserved pairs have preference 0 and the weight
-``alpha0`` of the model (default 1), as in Hu, Koren & Volinsky (2008). With alpha0 = 1 this
-is exactly the loss of ``implicit``'s ALS fed the matrix of c values.
+where ``g`` is a weighting of the pair's raw strength r (or of its event features). Unobserved
+pairs have preference 0 and the weight ``alpha0`` of the model (default 1), as in Hu, Koren &
+Volinsky (2008); with alpha0 = 1 this is exactly the loss of ``implicit``'s ALS fed the matrix
+of c values.
+
+Weightings that need statistics of the data (bm25, tfidf) take them from the training part
+(``fit``) and apply them to any part (``matrix``), so held-out data never leaks into them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.data.interactions import Interactions
+from recsys.errors import RecsysError
+
 
 class Confidence:
-    """Maps raw strengths r > 0 to confidences c >= 1 (elementwise, float32)."""
-
-    def g(self, r: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    """Base class: ``g`` maps a part's interactions to ``(nnz,)`` weights >= 0."""
 
     def __init__(self, alpha: float = 1.0) -> None:
         if alpha < 0:
             raise ValueError(f"confidence alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
 
-    def __call__(self, r: np.ndarray) -> np.ndarray:
-        r = np.asarray(r, dtype=np.float64)
-        return (1.0 + self.alpha * self.g(r)).astype(np.float32)
+    def fit(self, train: Interactions) -> Confidence:
+        """Learn data statistics from the training part (most weightings need none)."""
+        return self
 
-    def matrix(self, strengths: sp.csr_matrix) -> sp.csr_matrix:
-        """The confidence matrix: same sparsity as ``strengths``, data replaced by c."""
-        out = strengths.copy().astype(np.float32)
-        out.data = self(strengths.data)
+    def g(self, part: Interactions) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def values(self, part: Interactions) -> np.ndarray:
+        """``(nnz,)`` float32 confidences of ``part``'s stored entries."""
+        return (1.0 + self.alpha * np.asarray(self.g(part), dtype=np.float64)).astype(np.float32)
+
+    def matrix(self, part: Interactions) -> sp.csr_matrix:
+        """The confidence matrix: ``part``'s sparsity, data replaced by c."""
+        out = part.matrix.copy().astype(np.float32)
+        out.data = self.values(part)
         return out
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        args = ", ".join(f"{k}={v}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
 
 
-class Binary(Confidence):
+class _Elementwise(Confidence):
+    """A weighting of the raw strength alone: g_ui = f(r_ui)."""
+
+    def f(self, r: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def g(self, part: Interactions) -> np.ndarray:
+        return self.f(part.matrix.data.astype(np.float64))
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        """Confidences of raw strengths ``r`` (float32)."""
+        return (1.0 + self.alpha * self.f(np.asarray(r, dtype=np.float64))).astype(np.float32)
+
+
+class Binary(_Elementwise):
     """c = 1 + alpha for every observed pair, whatever its strength."""
 
-    def g(self, r: np.ndarray) -> np.ndarray:
+    def f(self, r: np.ndarray) -> np.ndarray:
         return np.ones_like(r)
 
 
-class Linear(Confidence):
+class Linear(_Elementwise):
     """c = 1 + alpha * r (Hu et al. 2008, eq. 2)."""
 
-    def g(self, r: np.ndarray) -> np.ndarray:
+    def f(self, r: np.ndarray) -> np.ndarray:
         return r
 
 
-class Log(Confidence):
+class Log(_Elementwise):
     """c = 1 + alpha * log(1 + r / eps) (Hu et al. 2008, eq. 6)."""
 
     def __init__(self, alpha: float = 1.0, eps: float = 1.0) -> None:
@@ -65,5 +91,125 @@ class Log(Confidence):
             raise ValueError(f"confidence eps must be > 0, got {eps}")
         self.eps = float(eps)
 
-    def g(self, r: np.ndarray) -> np.ndarray:
+    def f(self, r: np.ndarray) -> np.ndarray:
         return np.log1p(r / self.eps)
+
+
+class _ItemIdf(Confidence):
+    """Shared by bm25 and tfidf: idf_i = max(0, log(N) - log(1 + n_i)) over training users,
+    with N the number of users with at least one training interaction and n_i item i's."""
+
+    _idf: np.ndarray | None = None
+
+    def fit(self, train: Interactions) -> Confidence:
+        n_users = max(int((np.diff(train.matrix.indptr) > 0).sum()), 1)
+        n_i = np.bincount(train.matrix.indices, minlength=train.n_items)
+        self._idf = np.maximum(np.log(n_users) - np.log1p(n_i), 0.0)
+        self._fit_more(train)
+        return self
+
+    def _fit_more(self, train: Interactions) -> None:
+        pass
+
+    def _require_fit(self) -> np.ndarray:
+        if self._idf is None:
+            raise RuntimeError(f"{type(self).__name__}.fit(train) must be called first")
+        return self._idf
+
+
+class TfIdf(_ItemIdf):
+    """c = 1 + alpha * sqrt(r) * idf_i (as implicit's ``tfidf_weight``)."""
+
+    def g(self, part: Interactions) -> np.ndarray:
+        idf = self._require_fit()
+        return np.sqrt(part.matrix.data.astype(np.float64)) * idf[part.matrix.indices]
+
+
+class BM25(_ItemIdf):
+    """c = 1 + alpha * r (k1 + 1) / (k1 * L_u + r) * idf_i, with the length norm
+    L_u = (1 - b) + b * len_u / mean_len, len_u the user's total strength in the part and
+    mean_len the mean over training users with interactions (as implicit's ``bm25_weight``,
+    users as rows)."""
+
+    def __init__(self, alpha: float = 1.0, k1: float = 100.0, b: float = 0.8) -> None:
+        super().__init__(alpha)
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ValueError("bm25 needs k1 >= 0 and 0 <= b <= 1")
+        self.k1, self.b = float(k1), float(b)
+
+    def _fit_more(self, train: Interactions) -> None:
+        lengths = np.asarray(train.matrix.sum(1)).ravel()
+        self._mean_len = float(lengths[lengths > 0].mean()) if (lengths > 0).any() else 1.0
+
+    def g(self, part: Interactions) -> np.ndarray:
+        idf = self._require_fit()
+        m = part.matrix
+        r = m.data.astype(np.float64)
+        lengths = np.asarray(m.sum(1)).ravel()
+        norm = (1 - self.b) + self.b * lengths / self._mean_len
+        rows = part.rows()
+        return r * (self.k1 + 1) / (self.k1 * norm[rows] + r) * idf[m.indices]
+
+
+def _feature(part: Interactions, name: str, who: str) -> np.ndarray:
+    if name not in part.features:
+        have = ", ".join(sorted(part.features)) or "none"
+        raise RecsysError(
+            f"confidence={who} needs the per-pair feature {name!r}, which this dataset does not "
+            f"provide (it has: {have}); use an event log with that column, or another confidence"
+        )
+    return part.features[name]
+
+
+class Dwell(Confidence):
+    """Dwell-time confidence: g = w(d) of the pair's total dwell seconds d (feature ``dwell``):
+
+    w(d) = unknown_value                  if no dwell is known for the pair,
+           bounce_value                   if d < bounce_seconds (a bounce),
+           1 - exp(-d / scale_seconds)    otherwise (saturating: a 5-minute read counts
+                                          about as much as a 10-minute one).
+    """
+
+    def __init__(
+        self,
+        alpha: float = 10.0,
+        scale_seconds: float = 60.0,
+        bounce_seconds: float = 10.0,
+        bounce_value: float = 0.05,
+        unknown_value: float = 0.5,
+    ) -> None:
+        super().__init__(alpha)
+        if scale_seconds <= 0 or bounce_seconds < 0:
+            raise ValueError("dwell needs scale_seconds > 0 and bounce_seconds >= 0")
+        self.scale_seconds, self.bounce_seconds = float(scale_seconds), float(bounce_seconds)
+        self.bounce_value, self.unknown_value = float(bounce_value), float(unknown_value)
+
+    def g(self, part: Interactions) -> np.ndarray:
+        d = _feature(part, "dwell", "dwell").astype(np.float64)
+        out = 1.0 - np.exp(-np.nan_to_num(d, nan=0.0) / self.scale_seconds)
+        out = np.where(d < self.bounce_seconds, self.bounce_value, out)
+        return np.where(np.isnan(d), self.unknown_value, out)
+
+
+class EventWeights(Confidence):
+    """g = sum over event types t of weights[t] * n_t, with n_t the pair's number of events of
+    type t (features ``type:<t>``); types without a weight get ``default_weight``."""
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        weights: Mapping[str, float] | None = None,
+        default_weight: float = 1.0,
+    ) -> None:
+        super().__init__(alpha)
+        self.weights = dict(weights or {})
+        self.default_weight = float(default_weight)
+
+    def g(self, part: Interactions) -> np.ndarray:
+        types = [k for k in part.features if k.startswith("type:")]
+        if not types:
+            _feature(part, "type:<event type>", "event_weights")
+        total = np.zeros(part.nnz)
+        for key in types:
+            total += self.weights.get(key[5:], self.default_weight) * part.features[key]
+        return total

@@ -1,8 +1,11 @@
-"""The LightningDataModule: load -> split -> confidence, and the evaluation batches."""
+"""The LightningDataModule: load -> filter -> split (cached) -> confidence, and the
+evaluation batches."""
 
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -10,10 +13,13 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from recsys.data import cache
 from recsys.data.confidence import Confidence
+from recsys.data.filters import NoFilter
 from recsys.data.interactions import Interactions
-from recsys.data.splits import Split
-from recsys.errors import EmptyDataError
+from recsys.data.splits import PredefinedSplit, Split
+from recsys.data.summary import format_summary, summarize
+from recsys.errors import EmptyDataError, RecsysError
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +30,24 @@ class EvalBatches(Dataset):
     - ``users``: ``(B,)`` user indices;
     - ``exclude_rows``, ``exclude_cols``: positions (row within the batch, item) to exclude
       from ranking (training items, and validation items when testing);
-    - ``truth_rows``, ``truth_cols``: positions of held-out relevant items.
+    - ``truth_rows``, ``truth_cols``: positions of held-out relevant items;
+    - with ``history`` (held-out users, strong generalization): ``history_rows``,
+      ``history_cols``, ``history_conf``, the users' known items and their confidences, for
+      the model to fold in (they are excluded from ranking too).
 
     Only users with at least one held-out item are included.
     """
 
-    def __init__(self, truth: sp.csr_matrix, exclude: sp.csr_matrix, batch_size: int) -> None:
+    def __init__(
+        self,
+        truth: sp.csr_matrix,
+        exclude: sp.csr_matrix,
+        batch_size: int,
+        history: sp.csr_matrix | None = None,
+    ) -> None:
         self.truth = truth
-        self.exclude = exclude
+        self.exclude = exclude if history is None else (exclude + history).tocsr()
+        self.history = history
         self.users = np.flatnonzero(np.diff(truth.indptr) > 0)
         self.batch_size = batch_size
 
@@ -43,11 +59,16 @@ class EvalBatches(Dataset):
             raise IndexError(i)
         users = self.users[i * self.batch_size : (i + 1) * self.batch_size]
         out = {"users": torch.from_numpy(users)}
-        for name, m in (("exclude", self.exclude), ("truth", self.truth)):
+        parts = [("exclude", self.exclude), ("truth", self.truth)]
+        if self.history is not None:
+            parts.append(("history", self.history))
+        for name, m in parts:
             sub = m[users]
             rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
             out[f"{name}_rows"] = torch.from_numpy(rows.astype(np.int64))
             out[f"{name}_cols"] = torch.from_numpy(sub.indices.astype(np.int64))
+            if name == "history":
+                out["history_conf"] = torch.from_numpy(sub.data.astype(np.float32))
         return out
 
 
@@ -62,14 +83,17 @@ class _OneStep(Dataset):
 
 
 class RecsysDataModule(L.LightningDataModule):
-    """Loads a dataset, splits it and computes training confidences, once.
+    """Loads a dataset, filters and splits it, and computes training confidences, once.
 
     Args:
-        dataset: an object with ``load() -> Interactions`` (``data/`` config group).
+        dataset: an object with ``load() -> Interactions`` (``data/`` config group); with
+            ``split=predefined`` it must also have ``load_parts()``.
         split: a callable ``(Interactions, seed) -> Split`` (``split/`` group).
-        confidence: a ``Confidence`` applied to training strengths (``confidence/`` group).
+        confidence: a ``Confidence``, fitted on training (``confidence/`` group).
+        filter: a callable ``Interactions -> Interactions`` applied before splitting.
         eval_batch_size: users per evaluation batch.
         seed: seeds the split.
+        cache_path: where the processed split is cached (None: no cache).
     """
 
     def __init__(
@@ -77,55 +101,100 @@ class RecsysDataModule(L.LightningDataModule):
         dataset,
         split,
         confidence: Confidence,
+        filter=None,  # noqa: A002 - the config group's name
         eval_batch_size: int = 1024,
         seed: int = 0,
+        cache_path: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.dataset = dataset
         self.splitter = split
         self.confidence = confidence
+        self.filter = filter or NoFilter()
         self.eval_batch_size = eval_batch_size
         self.seed = seed
-        self.data: Interactions | None = None
+        self.cache_path = None if cache_path is None else Path(cache_path)
         self.split: Split | None = None
+        self.summary: dict[str, float] | None = None
         self.train_confidence: sp.csr_matrix | None = None
+        self.fold_in_confidence: sp.csr_matrix | None = None
+        self.cache_hit = False
 
+    # -- preparation ------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.split is not None:
             return
-        data = self.dataset.load()
-        if data.nnz == 0:
-            raise EmptyDataError(f"dataset {getattr(self.dataset, 'name', '?')} is empty")
-        log.info("loaded %r", data)
-        self.data = data
-        self.split = self.splitter(data, self.seed)
-        self.train_confidence = self.confidence.matrix(self.split.train.matrix)
+        start = time.perf_counter()
+        cached = cache.load(self.cache_path) if self.cache_path else None
+        if cached is not None:
+            self.split, self.summary = cached
+            self.cache_hit = True
+            log.info("data from cache %s", self.cache_path)
+        else:
+            self.split, data = self._build()
+            self.summary = summarize(data)
+            if self.cache_path:
+                cache.save(self.cache_path, self.split, self.summary)
+        log.info("data ready in %.2f s", time.perf_counter() - start)
+        self.confidence.fit(self.split.train)
+        self.train_confidence = self.confidence.matrix(self.split.train)
+        if self.split.fold_in is not None:
+            self.fold_in_confidence = self.confidence.matrix(self.split.fold_in)
+        log.info("data summary:\n%s", self.summary_text())
+        self._log_eval_users()
+
+    def _build(self) -> tuple[Split, Interactions]:
+        name = getattr(self.dataset, "name", type(self.dataset).__name__)
+        if isinstance(self.splitter, PredefinedSplit):
+            if not hasattr(self.dataset, "load_parts"):
+                self.splitter(None, self.seed)  # raises the explanation
+            if not isinstance(self.filter, NoFilter):
+                raise RecsysError("filter must be 'none' with split=predefined")
+            split = self.splitter.from_parts(self.dataset.load_parts(), self.seed)
+            data = self.dataset.load()
+        else:
+            data = self.filter(self.dataset.load())
+            if data.nnz == 0:
+                raise EmptyDataError(f"dataset {name} is empty")
+            split = self.splitter(data, self.seed)
+        log.info("loaded %s: %r", name, data)
+        return split, data
+
+    def summary_text(self) -> str:
         s = self.split
-        log.info(
-            "split %s: train %d, validation %d, test %d interactions",
-            getattr(self.splitter, "name", "?"),
-            s.train.nnz,
-            s.val.nnz,
-            s.test.nnz,
-        )
+        parts = {"train": s.train.nnz, "validation": s.val.nnz, "test": s.test.nnz}
+        if s.fold_in is not None:
+            parts["fold-in (held-out users)"] = s.fold_in.nnz
+        return format_summary(self.summary, parts)
+
+    def _log_eval_users(self) -> None:
+        s = self.split
         for stage_name, part in (("validation", s.val), ("test", s.test)):
             n_eval = int((np.diff(part.matrix.indptr) > 0).sum())
             log.info(
                 "%s: %d users evaluated, %d users skipped (no %s items)",
                 stage_name,
                 n_eval,
-                data.n_users - n_eval,
+                self.n_users - n_eval,
                 stage_name,
             )
 
     # -- shapes and ids -------------------------------------------------------------------
     @property
     def n_users(self) -> int:
-        return self.data.n_users
+        return self.split.train.n_users
 
     @property
     def n_items(self) -> int:
-        return self.data.n_items
+        return self.split.train.n_items
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.split.train.user_ids
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.split.train.item_ids
 
     @property
     def has_validation(self) -> bool:
@@ -136,7 +205,8 @@ class RecsysDataModule(L.LightningDataModule):
         return DataLoader(_OneStep(), batch_size=None)
 
     def _eval_loader(self, truth: sp.csr_matrix, exclude: sp.csr_matrix) -> DataLoader:
-        return DataLoader(EvalBatches(truth, exclude, self.eval_batch_size), batch_size=None)
+        batches = EvalBatches(truth, exclude, self.eval_batch_size, self.fold_in_confidence)
+        return DataLoader(batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.split.val.matrix, self.split.train.matrix)

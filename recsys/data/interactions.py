@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,11 @@ class Interactions:
             canonical: sorted column indices, no duplicates, no explicit zeros.
         user_ids: ``(n_users,)`` external user ids; ``user_ids[u]`` is row ``u``'s id.
         item_ids: ``(n_items,)`` external item ids; ``item_ids[i]`` is column ``i``'s id.
-        timestamps: ``(nnz,)`` int64 times aligned with ``matrix.data`` (the first time each
-            pair was seen), or None.
+        timestamps: ``(nnz,)`` int64 unix seconds aligned with ``matrix.data`` (the first time
+            each pair was seen), or None.
+        features: named ``(nnz,)`` float arrays aligned with ``matrix.data``, describing each
+            pair beyond its strength (e.g. ``dwell`` seconds, ``visits``, ``type:like`` counts
+            from an event log); confidence models may use them. Empty for most datasets.
 
     The id maps are kept when a subset is taken (e.g. by a split), so every part of a split has
     the same shape and indices, and they travel with a trained model into its checkpoint.
@@ -31,6 +34,7 @@ class Interactions:
     user_ids: np.ndarray
     item_ids: np.ndarray
     timestamps: np.ndarray | None = None
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         m = self.matrix
@@ -41,6 +45,9 @@ class Interactions:
             )
         if self.timestamps is not None and len(self.timestamps) != m.nnz:
             raise ValueError("timestamps must align with matrix.data")
+        for name, values in self.features.items():
+            if len(values) != m.nnz:
+                raise ValueError(f"feature {name!r} must align with matrix.data")
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -52,11 +59,12 @@ class Interactions:
         timestamps: np.ndarray | None = None,
         user_ids: np.ndarray | None = None,
         item_ids: np.ndarray | None = None,
+        features: dict[str, np.ndarray] | None = None,
     ) -> Interactions:
         """Build from parallel arrays of external user and item ids.
 
-        Repeated (user, item) pairs are merged: strengths are summed and the earliest
-        timestamp is kept. Ids are sorted (``np.unique`` order) unless ``user_ids`` /
+        Repeated (user, item) pairs are merged: strengths and features are summed and the
+        earliest timestamp is kept. Ids are sorted (``np.unique`` order) unless ``user_ids`` /
         ``item_ids`` give the full catalogue, in which case every id must be in it.
         Pairs with a strength <= 0 are kept out of the matrix (they carry no positive signal).
         """
@@ -77,11 +85,13 @@ class Interactions:
         keep = strengths > 0
         rows, cols, strengths = rows[keep], cols[keep], strengths[keep]
         ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[keep]
+        feats = {k: np.asarray(v, dtype=np.float64)[keep] for k, v in (features or {}).items()}
 
         order = np.lexsort((cols, rows))
         rows, cols, strengths = rows[order], cols[order], strengths[order]
         if ts is not None:
             ts = ts[order]
+        feats = {k: v[order] for k, v in feats.items()}
         new_pair = np.ones(len(rows), dtype=bool)
         new_pair[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
         starts = np.flatnonzero(new_pair)
@@ -89,13 +99,14 @@ class Interactions:
             strengths = np.add.reduceat(strengths, starts).astype(np.float32)
             if ts is not None:
                 ts = np.minimum.reduceat(ts, starts)
+            feats = {k: np.add.reduceat(v, starts) for k, v in feats.items()}
             rows, cols = rows[starts], cols[starts]
         indptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(user_ids)), out=indptr[1:])
         matrix = sp.csr_matrix(
             (strengths, cols.astype(np.int32), indptr), shape=(len(user_ids), len(item_ids))
         )
-        return cls(matrix, user_ids, item_ids, ts)
+        return cls(matrix, user_ids, item_ids, ts, feats)
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -127,7 +138,27 @@ class Interactions:
             (m.data[mask], m.indices[mask], indptr), shape=m.shape, dtype=np.float32
         )
         ts = None if self.timestamps is None else self.timestamps[mask]
-        return Interactions(matrix, self.user_ids, self.item_ids, ts)
+        feats = {k: v[mask] for k, v in self.features.items()}
+        return Interactions(matrix, self.user_ids, self.item_ids, ts, feats)
+
+    def compact(self) -> Interactions:
+        """The same interactions without users and items that have none (ids re-indexed)."""
+        m = self.matrix
+        users = np.flatnonzero(np.diff(m.indptr) > 0)
+        items = np.flatnonzero(np.bincount(m.indices, minlength=self.n_items) > 0)
+        if len(users) == self.n_users and len(items) == self.n_items:
+            return self
+        new_col = np.full(self.n_items, -1, dtype=np.int64)
+        new_col[items] = np.arange(len(items))
+        sub = m[users]
+        matrix = sp.csr_matrix(
+            (sub.data, new_col[sub.indices].astype(np.int32), sub.indptr),
+            shape=(len(users), len(items)),
+        )
+        keep = np.repeat(np.isin(np.arange(self.n_users), users), np.diff(m.indptr))
+        ts = None if self.timestamps is None else self.timestamps[keep]
+        feats = {k: v[keep] for k, v in self.features.items()}
+        return Interactions(matrix, self.user_ids[users], self.item_ids[items], ts, feats)
 
     def user_index(self, ids) -> np.ndarray:
         """Row indices of external user ids; raises UnknownIdError naming the unknown ones."""

@@ -15,13 +15,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Split:
-    """Three disjoint parts of one Interactions, with the same shape and id maps."""
+    """Disjoint parts of one Interactions, with the same shape and id maps.
+
+    ``fold_in`` is set by splits with held-out users (strong generalization): those users'
+    known history, given to the model at evaluation time; their ``val`` / ``test`` rows are
+    the items to find. Otherwise None: evaluated users are training users.
+    """
 
     train: Interactions
     val: Interactions
     test: Interactions
+    fold_in: Interactions | None = None
 
-    def check(self, name: str) -> Split:
+    def check(self, name: str, expect_val: bool = True) -> Split:
         """Raise EmptyDataError if training or test is empty; warn if validation is."""
         for part in ("train", "test"):
             if getattr(self, part).nnz == 0:
@@ -30,7 +36,7 @@ class Split:
                     f"(train={self.train.nnz}, val={self.val.nnz}, test={self.test.nnz}); "
                     "change the split's ratios or use a larger dataset"
                 )
-        if self.val.nnz == 0:
+        if self.val.nnz == 0 and expect_val:
             log.warning("split '%s' has no validation interactions", name)
         return self
 
@@ -72,7 +78,8 @@ class RandomHoldout:
         test = rank < n_test[rows]
         val = ~test & (rank < (n_test + n_val)[rows])
         train = ~(test | val)
-        return Split(data.subset(train), data.subset(val), data.subset(test)).check(self.name)
+        split = Split(data.subset(train), data.subset(val), data.subset(test))
+        return split.check(self.name, expect_val=self.val_ratio > 0)
 
 
 class TemporalSplit:
@@ -111,3 +118,143 @@ class TemporalSplit:
         train = ~(test | val)
         log.info("temporal split: validation from t=%s, test from t=%s", t_val, t_test)
         return Split(data.subset(train), data.subset(val), data.subset(test)).check(self.name)
+
+
+def _rank_within_users(data: Interactions, key: np.ndarray) -> np.ndarray:
+    """``(nnz,)`` 0-based rank of each entry within its user's row, by ``key`` descending."""
+    rows = data.rows()
+    order = np.lexsort((-key, rows))
+    rank = np.empty(data.nnz, dtype=np.int64)
+    rank[order] = np.arange(data.nnz) - data.matrix.indptr[rows[order]]
+    return rank
+
+
+class LeaveOneOut:
+    """Per user, the last interaction (``by: time``, needs timestamps; ties broken at random)
+    or a random one (``by: random``) is test, and with ``validation`` the one before it is
+    validation. Users keep at least one training interaction: a user with two has no
+    validation pair, a user with one only trains."""
+
+    name = "leave_one_out"
+
+    def __init__(self, by: str = "time", validation: bool = True) -> None:
+        if by not in ("time", "random"):
+            raise RecsysError(f"leave_one_out 'by' must be 'time' or 'random', got {by!r}")
+        self.by, self.validation = by, bool(validation)
+
+    def __call__(self, data: Interactions, seed: int) -> Split:
+        rng = np.random.default_rng(seed)
+        tiebreak = rng.random(data.nnz)
+        if self.by == "time":
+            if data.timestamps is None:
+                raise RecsysError(
+                    "split 'leave_one_out' with by=time needs timestamps, and this dataset has "
+                    "none; use split.by=random"
+                )
+            key = data.timestamps.astype(np.float64) + 0.5 * tiebreak
+        else:
+            key = tiebreak
+        rank = _rank_within_users(data, key)  # 0 = latest
+        counts = np.diff(data.matrix.indptr)[data.rows()]
+        test = (rank == 0) & (counts >= 2)
+        val = (rank == 1) & (counts >= 3) & self.validation
+        train = ~(test | val)
+        return Split(data.subset(train), data.subset(val), data.subset(test)).check(self.name)
+
+
+class StrongGeneralization:
+    """Held-out users (Liang et al. 2018): ``test_users`` and ``val_users`` (shares of the
+    users with at least ``min_interactions``) are removed from training; each one's history
+    is split into a fold-in part, given to the model at evaluation, and ``holdout_ratio`` of
+    it to find (at least one), chosen at random or, with ``by_time``, the latest ones."""
+
+    name = "strong_generalization"
+
+    def __init__(
+        self,
+        test_users: float = 0.1,
+        val_users: float = 0.1,
+        holdout_ratio: float = 0.2,
+        by_time: bool = False,
+        min_interactions: int = 2,
+    ) -> None:
+        self.test_users = _ratio("test_users", test_users)
+        self.val_users = _ratio("val_users", val_users)
+        self.holdout_ratio = _ratio("holdout_ratio", holdout_ratio)
+        if self.test_users + self.val_users >= 1:
+            raise RecsysError("split test_users + val_users must be < 1")
+        self.by_time, self.min_interactions = bool(by_time), max(2, int(min_interactions))
+
+    def __call__(self, data: Interactions, seed: int) -> Split:
+        rng = np.random.default_rng(seed)
+        counts = np.diff(data.matrix.indptr)
+        eligible = rng.permutation(np.flatnonzero(counts >= self.min_interactions))
+        n_test = int(round(self.test_users * len(eligible)))
+        n_val = int(round(self.val_users * len(eligible)))
+        role = np.zeros(data.n_users, dtype=np.int8)  # 0 train, 1 val, 2 test user
+        role[eligible[:n_test]] = 2
+        role[eligible[n_test : n_test + n_val]] = 1
+        if self.by_time:
+            if data.timestamps is None:
+                raise RecsysError(
+                    "split 'strong_generalization' with by_time needs timestamps; "
+                    "set split.by_time=false"
+                )
+            key = data.timestamps.astype(np.float64) + 0.5 * rng.random(data.nnz)
+        else:
+            key = rng.random(data.nnz)
+        rank = _rank_within_users(data, key)  # 0 = latest (or first drawn)
+        rows = data.rows()
+        n_hold = np.clip(np.floor(self.holdout_ratio * counts + 0.5), 1, counts - 1)[rows]
+        held_user = role[rows] > 0
+        scored = held_user & (rank < n_hold)
+        split = Split(
+            train=data.subset(~held_user),
+            val=data.subset(scored & (role[rows] == 1)),
+            test=data.subset(scored & (role[rows] == 2)),
+            fold_in=data.subset(held_user & ~scored),
+        )
+        log.info(
+            "strong generalization: %d training users, %d validation and %d test users held out",
+            int((role == 0).sum()),
+            n_val,
+            n_test,
+        )
+        return split.check(self.name)
+
+
+class PredefinedSplit:
+    """The dataset's own train/test split (e.g. gowalla's, coat's random test set), used as
+    given. With ``val_ratio`` > 0 a per-user random share of the training part becomes
+    validation. Test pairs that are also in training are removed from the test part and
+    counted in the log (they could never be recommended)."""
+
+    name = "predefined"
+
+    def __init__(self, val_ratio: float = 0.0) -> None:
+        self.val_ratio = _ratio("val_ratio", val_ratio)
+
+    def __call__(self, data: Interactions, seed: int) -> Split:
+        raise RecsysError(
+            "split=predefined takes the dataset's own split, and this dataset has none; "
+            "choose split=random, temporal, leave_one_out or strong_generalization"
+        )
+
+    def from_parts(self, parts: dict[str, Interactions], seed: int) -> Split:
+        train, test = parts["train"], parts["test"]
+        overlap = test.matrix.multiply(train.matrix) != 0
+        n_overlap = int(overlap.nnz)
+        if n_overlap:
+            keep = ~np.asarray(overlap[test.rows(), test.matrix.indices]).ravel()
+            test = test.subset(keep)
+            log.warning(
+                "predefined split: %d test pairs are also training pairs; removed from test",
+                n_overlap,
+            )
+        if self.val_ratio > 0:
+            inner = RandomHoldout(test_ratio=self.val_ratio, val_ratio=0.0)
+            carved = inner(train, seed) if train.nnz else None
+            train, val = carved.train, carved.test
+        else:
+            val = train.subset(np.zeros(train.nnz, dtype=bool))
+        return Split(train, val, test).check(self.name, expect_val=self.val_ratio > 0)

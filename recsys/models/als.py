@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import scipy.sparse as sp
+import numpy as np
 import torch
 
 from recsys.models.als_solvers import (
@@ -123,16 +123,33 @@ class ALS(ClosedFormModule):
         return self.user_factors[users] @ self.item_factors.T
 
     @torch.no_grad()
-    def fold_in(self, items: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-        """Exact ``(k,)`` factors of a user not in training, from their item indices and the
-        confidences of those interactions (the user step's least squares, solved by Cholesky,
-        with the same lambda_u rule)."""
-        items = items.cpu().numpy()
-        conf = confidence.float().cpu().numpy()
-        row = sp.csr_matrix((conf, (items * 0, items)), shape=(1, self.n_items))
-        csr = TorchCSR.from_scipy(row, self.device, self.item_factors.dtype)
+    def fold_in_rows(
+        self, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, n_users: int
+    ) -> torch.Tensor:
+        """Exact ``(n_users, k)`` factors of users not in training, from their items: entry j
+        says user ``rows[j]`` has item ``cols[j]`` with confidence ``conf[j]`` (rows
+        ascending). Solves the user step's least squares (Cholesky, same lambda_u rule)."""
+        counts = torch.bincount(rows.cpu(), minlength=n_users).numpy()
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        device, dtype = self.item_factors.device, self.item_factors.dtype
+        csr = TorchCSR(
+            torch.from_numpy(indptr).to(device),
+            cols.to(device=device, dtype=torch.int64),
+            conf.to(device=device, dtype=dtype),
+            (n_users, self.n_items),
+            indptr,
+        )
         h = self.hparams
         reg = row_regularization(
-            csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent
+            csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent, dtype
         )
-        return solve_cholesky(csr, self.item_factors, reg, h.alpha0, h.budget)[0]
+        return solve_cholesky(csr, self.item_factors, reg, h.alpha0, h.budget)
+
+    def fold_in(self, items: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+        """Exact ``(k,)`` factors of one new user from their item indices and confidences."""
+        rows = torch.zeros(len(items), dtype=torch.int64)
+        return self.fold_in_rows(rows, items, confidence, 1)[0]
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        return self.fold_in_rows(rows, cols, conf, n_users) @ self.item_factors.T

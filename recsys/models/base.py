@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys.errors import RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
 
@@ -37,6 +38,29 @@ class RecommenderModule(L.LightningModule):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B, n_items)`` scores for the ``(B,)`` user indices ``users``."""
         raise NotImplementedError
+
+    def score_folded(
+        self, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, n_users: int
+    ) -> torch.Tensor:
+        """``(n_users, n_items)`` scores for users unseen in training, from their known items:
+        entry j says user ``rows[j]`` (0..n_users-1) has item ``cols[j]`` with confidence
+        ``conf[j]`` (rows ascending). Models that cannot fold in users raise RecsysError."""
+        raise RecsysError(
+            f"model {type(self).__name__} cannot score users it was not trained on "
+            "(as split=strong_generalization needs); choose a model with fold-in, e.g. als"
+        )
+
+    def score_batch(self, batch: dict) -> torch.Tensor:
+        """Scores for an evaluation batch: held-out users (with ``history_*``) are folded in
+        from their history, training users scored directly."""
+        if "history_rows" in batch:
+            return self.score_folded(
+                batch["history_rows"],
+                batch["history_cols"],
+                batch["history_conf"],
+                len(batch["users"]),
+            )
+        return self.score(batch["users"])
 
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
@@ -70,7 +94,7 @@ class RecommenderModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         dm = self.trainer.datamodule
-        self.set_context(dm.data.user_ids, dm.data.item_ids, dm.split.train.matrix)
+        self.set_context(dm.user_ids, dm.item_ids, dm.split.train.matrix)
 
     # -- evaluation -----------------------------------------------------------------------
     def _start(self) -> None:
@@ -78,7 +102,7 @@ class RecommenderModule(L.LightningModule):
 
     def _step(self, batch: dict) -> None:
         with torch.no_grad():
-            self.evaluator.update(self._state, self.score(batch["users"]), batch)
+            self.evaluator.update(self._state, self.score_batch(batch), batch)
 
     def _end(self, stage: str) -> None:
         if self.trainer.sanity_checking or not self._state.users:

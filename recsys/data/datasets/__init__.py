@@ -1,7 +1,22 @@
 """Dataset loaders. Each is a small object built from config whose ``load()`` returns
-``Interactions``; files are read from under ``paths.data_dir`` (``RECSYS_DATA_DIR``)."""
+``Interactions``; files are read from under ``paths.data_dir`` (``RECSYS_DATA_DIR``).
+Datasets with their own train/test split also have ``load_parts()`` (``split=predefined``)."""
 
-from recsys.data.datasets.movielens import MovieLens100K
+from recsys.data.datasets.coat import Coat
+from recsys.data.datasets.ebnerd import EBNeRD
+from recsys.data.datasets.eventlog import EventLog
+from recsys.data.datasets.gowalla import Gowalla
+from recsys.data.datasets.lastfm import LastFM2K
+from recsys.data.datasets.movielens import MovieLens100K, MovieLensLatestSmall
 from recsys.data.datasets.synthetic import SyntheticDataset
 
-__all__ = ["MovieLens100K", "SyntheticDataset"]
+__all__ = [
+    "Coat",
+    "EBNeRD",
+    "EventLog",
+    "Gowalla",
+    "LastFM2K",
+    "MovieLens100K",
+    "MovieLensLatestSmall",
+    "SyntheticDataset",
+]

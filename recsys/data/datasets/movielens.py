@@ -5,10 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from recsys.data.datasets.files import read_int_table, require_dir, require_file
 from recsys.data.interactions import Interactions
-from recsys.errors import EmptyDataError
+from recsys.errors import DataFormatError, EmptyDataError
+
+
+def _ratings_to_interactions(
+    frame: pd.DataFrame, source: Path, min_rating: float | None, binarize: bool
+) -> Interactions:
+    if min_rating is not None:
+        frame = frame[frame["rating"] >= min_rating]
+    if frame.empty:
+        raise EmptyDataError(f"{source}: no ratings left (min_rating={min_rating})")
+    strengths = np.ones(len(frame)) if binarize else frame["rating"].to_numpy()
+    return Interactions.from_arrays(
+        frame["user"].to_numpy(),
+        frame["item"].to_numpy(),
+        strengths,
+        frame["timestamp"].to_numpy(),
+    )
 
 
 class MovieLens100K:
@@ -27,23 +44,43 @@ class MovieLens100K:
         self.min_rating = min_rating
         self.binarize = binarize
 
+    def source_files(self) -> list[Path]:
+        return [self.path / "u.data"]
+
     def load(self) -> Interactions:
         folder = require_dir(self.path, self.name, "u.data")
-        frame = read_int_table(
-            require_file(folder / "u.data", self.name),
-            sep="\t",
-            columns=["user", "item", "rating", "timestamp"],
-        )
-        if self.min_rating is not None:
-            frame = frame[frame["rating"] >= self.min_rating]
-        if frame.empty:
-            raise EmptyDataError(
-                f"{folder / 'u.data'}: no ratings left (min_rating={self.min_rating})"
+        source = require_file(folder / "u.data", self.name)
+        frame = read_int_table(source, sep="\t", columns=["user", "item", "rating", "timestamp"])
+        return _ratings_to_interactions(frame, source, self.min_rating, self.binarize)
+
+
+class MovieLensLatestSmall(MovieLens100K):
+    """MovieLens latest-small from ``<path>/ratings.csv`` (``userId,movieId,rating,timestamp``
+    with a header; half-star ratings). Same arguments as ``MovieLens100K``."""
+
+    name = "ml_latest_small"
+
+    def source_files(self) -> list[Path]:
+        return [self.path / "ratings.csv"]
+
+    def load(self) -> Interactions:
+        folder = require_dir(self.path, self.name, "ratings.csv")
+        source = require_file(folder / "ratings.csv", self.name)
+        names = {"userId": "user", "movieId": "item", "rating": "rating", "timestamp": "timestamp"}
+        try:
+            frame = pd.read_csv(
+                source,
+                dtype={
+                    "userId": np.int64,
+                    "movieId": np.int64,
+                    "rating": np.float64,
+                    "timestamp": np.int64,
+                },
             )
-        strengths = np.ones(len(frame)) if self.binarize else frame["rating"].to_numpy()
-        return Interactions.from_arrays(
-            frame["user"].to_numpy(),
-            frame["item"].to_numpy(),
-            strengths,
-            frame["timestamp"].to_numpy(),
-        )
+        except (ValueError, pd.errors.ParserError) as e:
+            raise DataFormatError(f"{source}: not a MovieLens ratings.csv: {e}") from e
+        missing = set(names) - set(frame.columns)
+        if missing:
+            raise DataFormatError(f"{source}: missing column(s) {sorted(missing)}")
+        frame = frame.rename(columns=names)
+        return _ratings_to_interactions(frame, source, self.min_rating, self.binarize)

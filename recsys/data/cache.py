@@ -1,0 +1,97 @@
+"""On-disk cache of processed data (loaded, filtered, split), keyed by config and sources.
+
+A sweep's trials share one parse of the same log: the key is a hash of the data, filter and
+split config, the seed, and the size and modification time of every source file, so editing a
+file or a setting makes a new entry. Entries are ``.npz`` files written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.data.interactions import Interactions
+from recsys.data.splits import Split
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+PARTS = ("train", "val", "test", "fold_in")
+
+
+def cache_key(config: dict, source_files: list[Path]) -> str:
+    """Hex digest of the config (JSON, sorted keys) and the sources' sizes and mtimes."""
+    files = []
+    for f in source_files:
+        st = Path(f).stat() if Path(f).exists() else None
+        files.append(
+            [str(Path(f).resolve()), st.st_size if st else None, st.st_mtime_ns if st else None]
+        )
+    blob = json.dumps({"v": VERSION, "config": config, "files": files}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _ids(ids: np.ndarray) -> np.ndarray:
+    return np.asarray(ids.astype(str)) if ids.dtype == object else ids
+
+
+def save(path: Path, split: Split, summary: dict[str, float]) -> None:
+    arrays: dict[str, np.ndarray] = {
+        "user_ids": _ids(split.train.user_ids),
+        "item_ids": _ids(split.train.item_ids),
+        "summary": np.array(json.dumps(summary)),
+    }
+    for name in PARTS:
+        part = getattr(split, name)
+        if part is None:
+            continue
+        m = part.matrix
+        arrays[f"{name}.indptr"] = m.indptr
+        arrays[f"{name}.indices"] = m.indices
+        arrays[f"{name}.data"] = m.data
+        if part.timestamps is not None:
+            arrays[f"{name}.timestamps"] = part.timestamps
+        for key, values in part.features.items():
+            arrays[f"{name}.feature.{key}"] = values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path: Path) -> tuple[Split, dict[str, float]] | None:
+    """The cached split and summary, or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        z = np.load(path, allow_pickle=False)
+        users, items = z["user_ids"], z["item_ids"]
+        parts = {}
+        for name in PARTS:
+            if f"{name}.indptr" not in z:
+                parts[name] = None
+                continue
+            m = sp.csr_matrix(
+                (z[f"{name}.data"], z[f"{name}.indices"], z[f"{name}.indptr"]),
+                shape=(len(users), len(items)),
+            )
+            prefix = f"{name}.feature."
+            feats = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
+            ts = z.get(f"{name}.timestamps")
+            parts[name] = Interactions(m, users, items, ts, feats)
+        return Split(**parts), json.loads(str(z["summary"]))
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("ignoring unreadable data cache %s (%s)", path, e)
+        return None

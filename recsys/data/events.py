@@ -1,0 +1,346 @@
+"""From behavioural event logs to interactions: validation, sessions, dwell, bounces, rules,
+and aggregation of many events per (user, item) into one strength and per-pair features.
+
+Canonical event columns (renamed from the user's own names by ``read_events``):
+``user``, ``item``, ``timestamp`` (unix seconds, int64) and, when present, ``event_type``,
+``session``, ``dwell`` (seconds), ``scroll``, ``value``. ``row`` keeps each event's row number
+in its file (1-based, data rows) for error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.interactions import Interactions
+from recsys.errors import DataFormatError, DataNotFoundError, EmptyDataError, RecsysError
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("user", "item", "timestamp")
+OPTIONAL = ("event_type", "session", "dwell", "scroll", "value")
+STRENGTHS = ("count", "weighted", "visits", "dwell", "value")
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def _show(value) -> str:
+    """A cell as the user wrote it: numpy scalars as plain numbers, missing as 'empty'."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "an empty value"
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
+def _where(path: Path, row: int, column: str, fmt: str) -> str:
+    line = f" (line {row + 1})" if fmt in ("csv", "tsv") else ""
+    return f"{path}, row {row}{line}, column '{column}'"
+
+
+def read_events(
+    path: str | Path,
+    columns: Mapping[str, str | None],
+    fmt: str | None = None,
+    timestamp_unit: str = "s",
+) -> pd.DataFrame:
+    """Read a CSV/TSV, Parquet or JSON-lines event log and validate it.
+
+    Args:
+        path: the file.
+        columns: canonical name -> the file's column name (None: absent). ``user``, ``item``
+            and ``timestamp`` are required.
+        fmt: ``csv``, ``tsv``, ``parquet`` or ``jsonl``; None infers it from the suffix.
+        timestamp_unit: unit of numeric timestamps (``s``, ``ms``, ``us``, ``ns``); string
+            timestamps are parsed as ISO 8601 (a time zone is respected, none means UTC).
+
+    Raises DataFormatError naming the file, the row and the column for: a missing required
+    column, an empty file, a missing user or item, an unparseable timestamp, a negative or
+    missing dwell.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"event log {path} does not exist; check data.path (and RECSYS_DATA_DIR)"
+        )
+    fmt = fmt or FORMATS.get(path.suffix.lower())
+    if fmt not in ("csv", "tsv", "parquet", "jsonl"):
+        raise RecsysError(
+            f"{path}: unknown event log format {fmt!r}; set data.format to csv, tsv, parquet "
+            "or jsonl"
+        )
+    if path.stat().st_size == 0:
+        raise EmptyDataError(f"{path}: the file is empty (no header, no events)")
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", low_memory=False)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_json(path, lines=True, dtype=False)
+    except (ValueError, pd.errors.ParserError, OSError) as e:
+        raise DataFormatError(f"{path}: cannot be read as {fmt}: {e}") from e
+
+    wanted = {k: v for k, v in columns.items() if v is not None}
+    unknown = set(wanted) - set(REQUIRED) - set(OPTIONAL)
+    if unknown:
+        raise RecsysError(f"unknown event column role(s) {sorted(unknown)}")
+    for role in REQUIRED:
+        if role not in wanted:
+            raise RecsysError(f"data.columns.{role} must name the {role} column of {path}")
+    for role, name in wanted.items():
+        if name not in frame.columns:
+            raise DataFormatError(
+                f"{path}: column {name!r} (data.columns.{role}) not found; the file has "
+                f"columns: {', '.join(map(str, frame.columns))}"
+            )
+    if frame.empty:
+        raise EmptyDataError(f"{path}: no events (the file has a header but no rows)")
+
+    out = pd.DataFrame({role: frame[name] for role, name in wanted.items()})
+    out["row"] = np.arange(1, len(out) + 1)
+    for role in ("user", "item"):
+        bad = out[role].isna().to_numpy()
+        if bad.any():
+            r = int(out["row"].to_numpy()[bad][0])
+            raise DataFormatError(f"{_where(path, r, wanted[role], fmt)}: the {role} is missing")
+    out["timestamp"] = _parse_times(out, path, wanted["timestamp"], fmt, timestamp_unit)
+    if "dwell" in out:
+        dwell = pd.to_numeric(out["dwell"], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~(dwell >= 0)  # catches NaN, unparseable and negative values
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(
+                f"{_where(path, i + 1, wanted['dwell'], fmt)}: dwell must be a non-negative "
+                f"number of seconds, got {_show(frame[wanted['dwell']].iloc[i])}"
+            )
+        out["dwell"] = dwell
+    for role in ("scroll", "value"):
+        if role in out:
+            values = pd.to_numeric(out[role], errors="coerce")
+            bad = values.isna() & out[role].notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataFormatError(
+                    f"{_where(path, i + 1, wanted[role], fmt)}: not a number: "
+                    f"{_show(frame[wanted[role]].iloc[i])}"
+                )
+            out[role] = values.astype(np.float64)
+    if "event_type" in out:
+        out["event_type"] = out["event_type"].astype(str)
+    return out
+
+
+def _parse_times(frame: pd.DataFrame, path: Path, column: str, fmt: str, unit: str) -> np.ndarray:
+    raw = frame["timestamp"]
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = raw if raw.dt.tz is not None else raw.dt.tz_localize("UTC")
+    else:
+        numeric = pd.to_numeric(raw, errors="coerce")
+        parsed = pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
+        text = numeric.isna() & raw.notna()
+        if text.any():  # ISO 8601 strings (numbers and strings may even be mixed)
+            parsed[text] = pd.to_datetime(
+                raw[text].astype(str), format="ISO8601", utc=True, errors="coerce"
+            )
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(
+            f"{_where(path, i + 1, column, fmt)}: cannot parse timestamp {_show(raw.iloc[i])} "
+            f"(expected unix time in '{unit}' or an ISO 8601 date-time such as "
+            "2024-03-01T12:30:00)"
+        )
+    return (parsed.astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy(np.int64)
+
+
+@dataclass
+class EventRules:
+    """How events become interactions.
+
+    Args:
+        session_gap: seconds of inactivity after which a user's next event starts a new
+            session (used when the log has no session column).
+        bounce_seconds: an event with a known dwell below this is a bounce.
+        drop_bounces: leave bounces out entirely (counted in the report).
+        event_weights: weight of each event type, for ``strength: weighted``
+            (e.g. ``{view: 1, like: 4, bookmark: 6, purchase: 10}``).
+        unknown_event_types: with ``event_weights``, what to do with other types:
+            ``drop`` (counted in the report) or ``error``.
+        max_events_per_user: users with more events are taken for bots and dropped (counted).
+        strength: the pair's strength: ``count`` (events), ``weighted`` (sum of event
+            weights; 1 per event without ``event_weights``), ``visits`` (distinct sessions),
+            ``dwell`` (total known dwell seconds) or ``value`` (sum of the value column).
+    """
+
+    session_gap: float = 1800.0
+    bounce_seconds: float = 10.0
+    drop_bounces: bool = False
+    event_weights: dict[str, float] | None = None
+    unknown_event_types: str = "drop"
+    max_events_per_user: int | None = None
+    strength: str = "count"
+
+    def __post_init__(self) -> None:
+        if self.strength not in STRENGTHS:
+            raise RecsysError(f"events strength must be one of {STRENGTHS}, got {self.strength!r}")
+        if self.unknown_event_types not in ("drop", "error"):
+            raise RecsysError("unknown_event_types must be 'drop' or 'error'")
+        if self.event_weights is not None:
+            self.event_weights = {str(k): float(v) for k, v in dict(self.event_weights).items()}
+
+
+@dataclass
+class EventReport:
+    """What happened to the events: every dropped row is counted here."""
+
+    events_read: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    bounces: int = 0
+    sessions: int = 0
+    pairs: int = 0
+    zero_strength_pairs: int = 0
+
+    def log(self, source: str) -> None:
+        kept = self.events_read - sum(self.dropped.values())
+        log.info(
+            "%s: %d events read, %d kept, %d sessions, %d bounces, %d (user, item) pairs",
+            source,
+            self.events_read,
+            kept,
+            self.sessions,
+            self.bounces,
+            self.pairs,
+        )
+        for reason, n in self.dropped.items():
+            if n:
+                log.warning("%s: dropped %d events: %s", source, n, reason)
+        if self.zero_strength_pairs:
+            log.warning(
+                "%s: %d pairs have strength 0 and are left out of the interactions",
+                source,
+                self.zero_strength_pairs,
+            )
+
+
+def events_to_interactions(
+    events: pd.DataFrame, rules: EventRules, source: str = "events"
+) -> tuple[Interactions, EventReport]:
+    """Aggregate validated events (see ``read_events``) into Interactions.
+
+    Per (user, item) pair: strength per ``rules.strength``; features ``count``, ``visits``
+    (distinct sessions with the item: repeat visits), ``dwell`` (sum of known dwell seconds,
+    NaN when none is known), ``bounces``, ``weighted``, ``value`` / ``scroll`` (sum / max,
+    when those columns exist) and ``type:<t>`` counts per event type; the timestamp is the
+    first event's. Dwell, when the log has none, is the time to the user's next event in the
+    same session; the last event of a session gets none.
+    """
+    report = EventReport(events_read=len(events))
+    ev = events
+
+    if rules.max_events_per_user is not None:
+        per_user = ev.groupby("user", sort=False)["item"].transform("size")
+        bots = per_user > rules.max_events_per_user
+        report.dropped[
+            f"{ev.loc[bots, 'user'].nunique()} users with more than "
+            f"{rules.max_events_per_user} events (max_events_per_user)"
+        ] = int(bots.sum())
+        ev = ev[~bots]
+
+    has_types = "event_type" in ev
+    if rules.event_weights is not None and has_types:
+        known = ev["event_type"].isin(list(rules.event_weights))
+        if not known.all():
+            counts = {k: int(v) for k, v in ev.loc[~known, "event_type"].value_counts().items()}
+            if rules.unknown_event_types == "error":
+                first = ev.loc[~known].iloc[0]
+                raise DataFormatError(
+                    f"{source}, row {int(first['row'])}, column 'event_type': event type "
+                    f"{first['event_type']!r} has no weight in event_weights "
+                    f"(unknown types: {counts})"
+                )
+            report.dropped[f"event types without a weight: {counts}"] = int((~known).sum())
+            ev = ev[known]
+
+    ev = ev.sort_values(["user", "timestamp", "row"], kind="stable").reset_index(drop=True)
+    user_change = (ev["user"] != ev["user"].shift()).to_numpy()
+    t = ev["timestamp"].to_numpy()
+    if "session" in ev:
+        ev = ev.sort_values(["user", "session", "timestamp", "row"], kind="stable")
+        ev = ev.reset_index(drop=True)
+        t = ev["timestamp"].to_numpy()
+        new_session = (
+            (ev["user"] != ev["user"].shift()) | (ev["session"] != ev["session"].shift())
+        ).to_numpy()
+    else:
+        gap = np.diff(t, prepend=t[0] if len(t) else 0)
+        new_session = user_change | (gap > rules.session_gap)
+    session_id = np.cumsum(new_session) - 1
+    report.sessions = int(new_session.sum())
+
+    if "dwell" not in ev:
+        next_t = np.append(t[1:], 0).astype(np.float64)
+        last = np.append(new_session[1:], True)  # the next event starts a new session
+        ev["dwell"] = np.where(last, np.nan, next_t - t)
+
+    dwell = ev["dwell"].to_numpy(dtype=np.float64)
+    bounce = dwell < rules.bounce_seconds  # False for unknown (NaN) dwell
+    report.bounces = int(bounce.sum())
+    if rules.drop_bounces and bounce.any():
+        report.dropped[f"bounces (dwell < {rules.bounce_seconds:g} s, drop_bounces)"] = int(
+            bounce.sum()
+        )
+        keep = ~bounce
+        ev, session_id, bounce = ev[keep], session_id[keep], bounce[keep]
+
+    weights = np.ones(len(ev))
+    if rules.event_weights is not None and has_types:
+        weights = ev["event_type"].map(rules.event_weights).to_numpy(dtype=np.float64)
+
+    frame = pd.DataFrame(
+        {
+            "user": ev["user"].to_numpy(),
+            "item": ev["item"].to_numpy(),
+            "timestamp": ev["timestamp"].to_numpy(),
+            "session": session_id,
+            "dwell": ev["dwell"].to_numpy(dtype=np.float64),
+            "bounces": bounce.astype(np.float64),
+            "weighted": weights,
+        }
+    )
+    aggs = {
+        "timestamp": ("timestamp", "min"),
+        "count": ("session", "size"),
+        "visits": ("session", "nunique"),
+        "dwell": ("dwell", lambda s: s.sum(min_count=1)),
+        "bounces": ("bounces", "sum"),
+        "weighted": ("weighted", "sum"),
+    }
+    for role, how in (("value", "sum"), ("scroll", "max")):
+        if role in ev:
+            frame[role] = ev[role].to_numpy()
+            aggs[role] = (role, how)
+    pairs = frame.groupby(["user", "item"], sort=False).agg(**aggs)
+    if has_types:
+        types = pd.crosstab([ev["user"].to_numpy(), ev["item"].to_numpy()], ev["event_type"])
+        types.index.names = ["user", "item"]
+        pairs = pairs.join(types.add_prefix("type:"))
+    pairs = pairs.reset_index()
+
+    if rules.strength == "value" and "value" not in pairs:
+        raise RecsysError("events strength 'value' needs data.columns.value")
+    strength = pairs[rules.strength].fillna(0.0).to_numpy(dtype=np.float64)
+    report.pairs = int((strength > 0).sum())
+    report.zero_strength_pairs = int((strength <= 0).sum())
+    feature_names = [c for c in pairs.columns if c not in ("user", "item", "timestamp")]
+    data = Interactions.from_arrays(
+        pairs["user"].to_numpy(),
+        pairs["item"].to_numpy(),
+        strength,
+        pairs["timestamp"].to_numpy(),
+        features={c: pairs[c].to_numpy(dtype=np.float64) for c in feature_names},
+    )
+    report.log(source)
+    return data, report

@@ -1,0 +1,65 @@
+"""Filtering of interactions before splitting (``filter/`` config group)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from recsys.data.interactions import Interactions
+from recsys.errors import EmptyDataError
+
+log = logging.getLogger(__name__)
+
+
+class NoFilter:
+    """Keeps everything."""
+
+    name = "none"
+
+    def __call__(self, data: Interactions) -> Interactions:
+        return data
+
+
+class KCore:
+    """Iterative k-core: drop users with fewer than ``min_user`` interactions and items with
+    fewer than ``min_item``, repeatedly, until every remaining user and item has enough.
+    Dropped users and items leave the id maps; the counts are logged."""
+
+    name = "kcore"
+
+    def __init__(self, min_user: int = 5, min_item: int = 5) -> None:
+        self.min_user, self.min_item = int(min_user), int(min_item)
+
+    def __call__(self, data: Interactions) -> Interactions:
+        keep = np.ones(data.nnz, dtype=bool)
+        rows, cols = data.rows(), data.matrix.indices
+        rounds = 0
+        while True:
+            rounds += 1
+            n_u = np.bincount(rows[keep], minlength=data.n_users)
+            n_i = np.bincount(cols[keep], minlength=data.n_items)
+            bad = keep & ((n_u[rows] < self.min_user) | (n_i[cols] < self.min_item))
+            if not bad.any():
+                break
+            keep &= ~bad
+        out = data.subset(keep).compact()
+        log.info(
+            "k-core (users >= %d, items >= %d) after %d rounds: %d -> %d users, %d -> %d items, "
+            "%d -> %d interactions",
+            self.min_user,
+            self.min_item,
+            rounds,
+            data.n_users,
+            out.n_users,
+            data.n_items,
+            out.n_items,
+            data.nnz,
+            out.nnz,
+        )
+        if out.nnz == 0:
+            raise EmptyDataError(
+                f"k-core filtering (min_user={self.min_user}, min_item={self.min_item}) left no "
+                "interactions; lower the thresholds"
+            )
+        return out
