@@ -55,6 +55,8 @@ def test_run_directory_contents(als_run):
 
     acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
     acc.Reload()
+    assert {"data/train_strength", "data/train_confidence"} <= set(acc.Tags()["histograms"])
+    assert "data/summary/text_summary" in acc.Tags()["tensors"]
     scalars = acc.Tags()["scalars"]
     assert {"val/ndcg@20", "test/ndcg@20", "train/loss"} <= set(scalars)
     assert len(acc.Scalars("val/ndcg@20")) == 3  # one per epoch
