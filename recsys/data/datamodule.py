@@ -72,11 +72,15 @@ class EvalBatches(Dataset):
         return out
 
 
-class _OneStep(Dataset):
-    """One item per epoch: for models (ALS, popularity) whose epoch is one full sweep."""
+class _Steps(Dataset):
+    """``n`` placeholder items: the model samples or sweeps its own training data, and says
+    how many steps an epoch has (``steps_per_epoch()``, default 1: one full sweep)."""
+
+    def __init__(self, n: int = 1) -> None:
+        self.n = n
 
     def __len__(self) -> int:
-        return 1
+        return self.n
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return torch.zeros(1)
@@ -202,7 +206,9 @@ class RecsysDataModule(L.LightningDataModule):
 
     # -- loaders --------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_OneStep(), batch_size=None)
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        steps = model.steps_per_epoch() if hasattr(model, "steps_per_epoch") else 1
+        return DataLoader(_Steps(steps), batch_size=None)
 
     def _eval_loader(self, truth: sp.csr_matrix, exclude: sp.csr_matrix) -> DataLoader:
         batches = EvalBatches(truth, exclude, self.eval_batch_size, self.fold_in_confidence)

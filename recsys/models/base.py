@@ -85,12 +85,15 @@ class RecommenderModule(L.LightningModule):
         return items.masked_fill(~valid, -1), top
 
     def set_context(self, user_ids, item_ids, seen: sp.csr_matrix) -> None:
-        """The external ids and training items that travel with the model."""
+        """The external ids and training items (binary: 1 per pair) that travel with the
+        model."""
         if seen.shape != (self.n_users, self.n_items):
             raise ValueError(f"seen matrix {seen.shape} != model {(self.n_users, self.n_items)}")
         self.user_ids = np.asarray(user_ids).tolist()
         self.item_ids = np.asarray(item_ids).tolist()
-        self.seen = seen.tocsr()
+        seen = sp.csr_matrix(seen, dtype=np.float32, copy=True)
+        seen.data[:] = 1.0
+        self.seen = seen
 
     def on_fit_start(self) -> None:
         dm = self.trainer.datamodule

@@ -1,0 +1,135 @@
+"""Weighted matrix factorization trained by gradient descent on the full implicit loss."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from recsys.models.base import RecommenderModule
+from recsys.models.bpr import OPTIMIZERS
+
+
+class EmbeddingTower(nn.Module):
+    """The default tower: a table of ``(n, k)`` embeddings. A tower maps row indices
+    ``(B,)`` to ``(B, k)`` vectors, and ``None`` to all ``(n, k)``; any module with that
+    contract (e.g. an encoder of user or item features) can replace it."""
+
+    def __init__(self, n: int, k: int, init_std: float = 0.1) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n, k) * init_std)
+
+    def forward(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        return self.weight if index is None else self.weight[index]
+
+
+def wmf_loss(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    conf: torch.Tensor,
+    alpha0: float,
+    regularization: float,
+    item_share: float = 1.0,
+) -> torch.Tensor:
+    """The share of the WMF objective of a batch of users (summed, not averaged):
+
+        sum_{observed (u, i), u in batch} c_ui (s_ui - 1)^2
+        + alpha0 * sum_{u in batch, all items i} s_ui^2          (= alpha0 sum_u x_u^T (Y^T Y) x_u)
+        + regularization * (sum_{u in batch} |x_u|^2 + item_share * sum_i |y_i|^2),
+
+    with s_ui = x_u . y_i. ``x`` ``(B, k)`` the batch's user vectors, ``y`` ``(n_items, k)``;
+    entry j is user ``rows[j]`` (0..B-1), item ``cols[j]``, confidence ``conf[j]``. Over all
+    users with ``item_share`` = B / n_users the shares add up to the full objective. The
+    all-pairs term costs O((B + n_items) k^2), never O(B n_items k).
+    """
+    s = (x[rows] * y[cols]).sum(1)
+    observed = (conf * (s - 1) ** 2).sum()
+    gram = y.T @ y
+    all_pairs = alpha0 * ((x @ gram) * x).sum()
+    penalty = regularization * (x.pow(2).sum() + item_share * y.pow(2).sum())
+    return observed + all_pairs + penalty
+
+
+class WMF(RecommenderModule):
+    """Weighted matrix factorization (loss ``wmf_loss``) trained by a gradient optimizer,
+    in batches of ``batch_users`` users; one epoch = every user once, in random order.
+
+    Args:
+        factors: k.
+        alpha0: weight of the all-pairs term.
+        regularization: L2 weight.
+        lr, optimizer (``adam``, ``adagrad``, ``sgd``): training.
+        batch_users: users per step.
+        init_std: initialization of the default embedding towers.
+        user_tower, item_tower: modules replacing the embedding tables (see EmbeddingTower).
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        factors: int = 64,
+        alpha0: float = 1.0,
+        regularization: float = 50.0,
+        lr: float = 0.01,
+        optimizer: str = "adam",
+        batch_users: int = 256,
+        init_std: float = 0.1,
+        user_tower: nn.Module | None = None,
+        item_tower: nn.Module | None = None,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}")
+        self.save_hyperparameters(logger=False, ignore=["user_tower", "item_tower"])
+        self.user_tower = user_tower or EmbeddingTower(n_users, factors, init_std)
+        self.item_tower = item_tower or EmbeddingTower(n_items, factors, init_std)
+        self._order: torch.Tensor | None = None
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        conf = self.trainer.datamodule.train_confidence
+        dev = self.device
+        self._indptr = torch.from_numpy(conf.indptr.astype(np.int64)).to(dev)
+        self._indices = torch.from_numpy(conf.indices.astype(np.int64)).to(dev)
+        self._conf = torch.from_numpy(conf.data.astype(np.float32)).to(dev)
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(self.n_users / self.hparams.batch_users))
+
+    def on_train_epoch_start(self) -> None:
+        self._order = torch.randperm(self.n_users, device=self.device)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        b = self.hparams.batch_users
+        users = self._order[batch_idx * b : (batch_idx + 1) * b]
+        starts, counts = self._indptr[users], self._indptr[users + 1] - self._indptr[users]
+        total = int(counts.sum())
+        rows = torch.repeat_interleave(
+            torch.arange(len(users), device=self.device), counts, output_size=total
+        )
+        offsets = torch.cumsum(counts, 0) - counts
+        pos = starts[rows] + torch.arange(total, device=self.device) - offsets[rows]
+        h = self.hparams
+        loss = wmf_loss(
+            self.user_tower(users),
+            self.item_tower(None),
+            rows,
+            self._indices[pos],
+            self._conf[pos],
+            h.alpha0,
+            h.regularization,
+            item_share=len(users) / self.n_users,
+        )
+        self.log("train/loss", loss, on_step=False, on_epoch=True, reduce_fx="sum", prog_bar=True)
+        return loss / len(users)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return OPTIMIZERS[self.hparams.optimizer](self.parameters(), lr=self.hparams.lr)
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_tower(users) @ self.item_tower(None).T

@@ -1,0 +1,138 @@
+"""One contract every model passes (a reusable mixin, as implicit's and lenskit's tests).
+
+A model class's test subclasses ``ModelContract`` and names its config (``model``) and any
+overrides. Each contract test runs on the CPU and, where one exists, on a GPU.
+"""
+
+from __future__ import annotations
+
+import hydra
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from helpers import SMALL_DATA, compose_config
+
+from recsys.checkpoint import load_model
+from recsys.errors import UnknownIdError
+from recsys.recommend import recommend
+from recsys.runner import build_datamodule
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+class ModelContract:
+    model: str = ""
+    overrides: tuple[str, ...] = ()
+    epochs: int = 3
+
+    def fit(self, tmp_path, device: str = "cpu", seed: int = 3):
+        cfg = compose_config(
+            "train",
+            [*SMALL_DATA, f"model={self.model}", f"seed={seed}", *self.overrides],
+            tmp_path,
+        )
+        L.seed_everything(cfg.seed, verbose=False)
+        dm = build_datamodule(cfg)
+        model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
+        trainer = L.Trainer(
+            accelerator="gpu" if device == "cuda" else "cpu",
+            devices=1,
+            max_epochs=self.epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            num_sanity_val_steps=0,
+            deterministic=True,
+        )
+        trainer.fit(model, datamodule=dm)
+        trainer.test(model, datamodule=dm, verbose=False)
+        return model, dm, trainer
+
+    @pytest.mark.parametrize("device", DEVICES)
+    def test_fits_and_beats_chance(self, tmp_path, device):
+        model, dm, _ = self.fit(tmp_path, device)
+        ndcg = model.metrics["test"]["test/ndcg@20"]
+        # a random ranking of ~200 items finds ~10% of a user's held-out items in the top 20
+        assert 0.12 < ndcg <= 1
+
+    @pytest.mark.parametrize("device", DEVICES)
+    def test_same_seed_same_scores(self, tmp_path, device):
+        users = torch.arange(40)
+        a, _, _ = self.fit(tmp_path / "a", device)
+        b, _, _ = self.fit(tmp_path / "b", device)
+        with torch.no_grad():
+            torch.testing.assert_close(
+                a.score(users.to(a.device)), b.score(users.to(b.device)), rtol=0, atol=0
+            )
+
+    @pytest.mark.parametrize("device", DEVICES)
+    def test_checkpoint_round_trip_gives_identical_scores(self, tmp_path, device):
+        model, _, trainer = self.fit(tmp_path, device)
+        path = tmp_path / "model.ckpt"
+        trainer.save_checkpoint(path)
+        loaded = load_model(path, map_location=model.device)
+        users = torch.arange(model.n_users, device=model.device)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.score(users), model.score(users), rtol=0, atol=0)
+        assert loaded.user_ids == model.user_ids and loaded.item_ids == model.item_ids
+        assert (loaded.seen != model.seen).nnz == 0
+
+    def test_recommend_excludes_seen_and_rejects_unknown_users(self, tmp_path):
+        model, dm, _ = self.fit(tmp_path)
+        users = [model.user_ids[0], model.user_ids[7]]
+        for u, row in zip(users, recommend(model, users, k=15)):
+            seen = {model.item_ids[i] for i in model.seen[model.user_ids.index(u)].indices}
+            assert len(row["items"]) == 15 and not seen & set(row["items"])
+            assert row["scores"] == sorted(row["scores"], reverse=True)
+        with pytest.raises(UnknownIdError, match="unknown user id"):
+            recommend(model, ["no-such-user"], k=5)
+        assert np.isfinite(model.score(torch.arange(3)).detach().cpu().numpy()).all()
+
+
+class TestALS(ModelContract):
+    model = "als"
+
+
+class TestALSCholesky(ModelContract):
+    model = "als"
+    overrides = ("model.solver=cholesky", "model.reg_exponent=1.0", "model.regularization=0.05")
+
+
+class TestPopularity(ModelContract):
+    model = "popularity"
+
+
+class TestBPR(ModelContract):
+    model = "bpr"
+    overrides = ("model.negatives=popularity", "model.item_bias=true", "model.batch_size=256")
+    epochs = 5
+
+
+class TestWMF(ModelContract):
+    model = "wmf"
+    overrides = ("model.batch_users=32",)
+    epochs = 5
+
+
+class TestItemKNN(ModelContract):
+    model = "itemknn"
+
+
+class TestItemKNNBM25(ModelContract):
+    model = "itemknn"
+    overrides = ("model.similarity=bm25", "model.neighbors=30")
+
+
+class TestEASE(ModelContract):
+    model = "ease"
+
+
+def test_ease_refuses_what_would_not_fit(monkeypatch, tmp_path):
+    from recsys.errors import RecsysError
+    from recsys.models import neighbors
+
+    monkeypatch.setattr(neighbors, "available_memory_bytes", lambda device: 1000)
+    with pytest.raises(RecsysError, match=r"EASE with 200 items needs about 0\.0 GiB"):
+        TestEASE().fit(tmp_path)
+    assert neighbors.EASE.memory_needed(40_981) == 2 * 4 * 40_981**2
