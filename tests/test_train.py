@@ -58,7 +58,7 @@ def test_run_directory_contents(als_run):
     assert {"data/train_strength", "data/train_confidence"} <= set(acc.Tags()["histograms"])
     assert "data/summary/text_summary" in acc.Tags()["tensors"]
     scalars = acc.Tags()["scalars"]
-    assert {"val/ndcg@20", "test/ndcg@20", "train/loss"} <= set(scalars)
+    assert {"val/ndcg@20", "test/ndcg@20", "train/loss", "time/train_epoch_s"} <= set(scalars)
     assert len(acc.Scalars("val/ndcg@20")) == 3  # one per epoch
     hparams = acc.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in hparams

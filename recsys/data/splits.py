@@ -47,7 +47,17 @@ def _ratio(name: str, value: float) -> float:
     return float(value)
 
 
-class RandomHoldout:
+class _RatioSplit:
+    """A split into shares: ``test_ratio`` and ``val_ratio`` of the interactions."""
+
+    def __init__(self, test_ratio: float = 0.2, val_ratio: float = 0.1) -> None:
+        self.test_ratio = _ratio("test_ratio", test_ratio)
+        self.val_ratio = _ratio("val_ratio", val_ratio)
+        if self.test_ratio + self.val_ratio >= 1:
+            raise RecsysError("split test_ratio + val_ratio must be < 1")
+
+
+class RandomHoldout(_RatioSplit):
     """Per-user random holdout.
 
     For each user with n interactions, ``round(test_ratio * n)`` random pairs go to test and
@@ -56,12 +66,6 @@ class RandomHoldout:
     """
 
     name = "random"
-
-    def __init__(self, test_ratio: float = 0.2, val_ratio: float = 0.1) -> None:
-        self.test_ratio = _ratio("test_ratio", test_ratio)
-        self.val_ratio = _ratio("val_ratio", val_ratio)
-        if self.test_ratio + self.val_ratio >= 1:
-            raise RecsysError("split test_ratio + val_ratio must be < 1")
 
     def __call__(self, data: Interactions, seed: int) -> Split:
         rng = np.random.default_rng(seed)
@@ -82,7 +86,7 @@ class RandomHoldout:
         return split.check(self.name, expect_val=self.val_ratio > 0)
 
 
-class TemporalSplit:
+class TemporalSplit(_RatioSplit):
     """Global time cut: the latest ``test_ratio`` of interactions (by timestamp) are test, the
     ``val_ratio`` before them validation, the rest training.
 
@@ -91,12 +95,6 @@ class TemporalSplit:
     """
 
     name = "temporal"
-
-    def __init__(self, test_ratio: float = 0.2, val_ratio: float = 0.1) -> None:
-        self.test_ratio = _ratio("test_ratio", test_ratio)
-        self.val_ratio = _ratio("val_ratio", val_ratio)
-        if self.test_ratio + self.val_ratio >= 1:
-            raise RecsysError("split test_ratio + val_ratio must be < 1")
 
     def __call__(self, data: Interactions, seed: int) -> Split:
         del seed  # deterministic
