@@ -136,3 +136,26 @@ def test_ease_refuses_what_would_not_fit(monkeypatch, tmp_path):
     with pytest.raises(RecsysError, match=r"EASE with 200 items needs about 0\.0 GiB"):
         TestEASE().fit(tmp_path)
     assert neighbors.EASE.memory_needed(40_981) == 2 * 4 * 40_981**2
+
+
+def test_itemknn_and_ease_match_dense_closed_forms(tmp_path):
+    """Scores against numpy: cosine top-N neighbourhoods, and EASE's closed form."""
+    knn, dm, _ = TestItemKNN().fit(tmp_path / "knn")
+    x = (dm.split.train.matrix.toarray() > 0).astype(np.float64)
+    norms = np.linalg.norm(x, axis=0)
+    sim = ((x.T @ x) / (norms[:, None] * norms[None, :] + 1e-12)).astype(np.float32)
+    np.fill_diagonal(sim, -np.inf)  # similarities are ranked as float32, ties by item index
+    k = knn.neighbor_items.shape[1]
+    keep = np.zeros_like(sim)
+    for i in range(sim.shape[0]):
+        top = np.argsort(-sim[i], kind="stable")[:k]
+        keep[i, top] = np.maximum(sim[i, top], 0)
+    users = torch.arange(50)
+    np.testing.assert_allclose(knn.score(users).numpy(), x[:50] @ keep, rtol=1e-5, atol=1e-6)
+
+    ease, dm, _ = TestEASE().fit(tmp_path / "ease")
+    lam = ease.hparams.regularization
+    p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(ease.score(users).numpy(), x[:50] @ b, rtol=1e-4, atol=1e-6)

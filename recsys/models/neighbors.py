@@ -11,24 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from recsys.errors import RecsysError
+from recsys.evaluation import topk
 from recsys.models.base import ClosedFormModule
 
 log = logging.getLogger(__name__)
 
 
-def _user_rows(seen: sp.csr_matrix, users: torch.Tensor, device) -> torch.Tensor:
-    """``(B, n_items)`` sparse COO of the users' training items (value 1)."""
-    sub = seen[users.cpu().numpy()]
-    rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-    idx = torch.from_numpy(np.vstack([rows, sub.indices]).astype(np.int64))
-    vals = torch.ones(sub.nnz)
-    shape = (len(users), seen.shape[1])
-    return torch.sparse_coo_tensor(idx, vals, shape, check_invariants=False).to(device)
-
-
 class ItemKNN(ClosedFormModule):
     """Item-kNN: score(u, j) = sum over u's training items i of S[i, j], with S keeping each
-    item's ``neighbors`` most similar other items.
+    item's ``neighbors`` most similar other items (ties: lower item index first).
 
     Similarities (X is the binary users x items training matrix):
       - ``cosine``: S_ij = x_i . x_j / (|x_i| |x_j| + shrink);
@@ -54,7 +45,6 @@ class ItemKNN(ClosedFormModule):
         n = min(neighbors, max(n_items - 1, 1))
         self.register_buffer("neighbor_items", torch.zeros(n_items, n, dtype=torch.int64))
         self.register_buffer("neighbor_sims", torch.zeros(n_items, n))
-        self._sim_t: torch.Tensor | None = None
 
     def _weighted_items(self) -> sp.csr_matrix:
         x = self.seen.T.tocsr().astype(np.float64)  # items x users, binary
@@ -84,29 +74,28 @@ class ItemKNN(ClosedFormModule):
             if norms is not None:
                 block /= norms[start:stop, None] * norms[None, :] + h.shrink + 1e-12
             block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # no self
-            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-            sims = np.take_along_axis(block, part, 1)
-            top_items[start:stop], top_sims[start:stop] = part, np.maximum(sims, 0)
+            block_t = torch.from_numpy(block.astype(np.float32))
+            part, _ = topk(block_t, k)  # ties: lower item index first
+            sims = torch.gather(block_t, 1, part).clamp_min(0)
+            top_items[start:stop], top_sims[start:stop] = part.numpy(), sims.numpy()
         self.neighbor_items.copy_(torch.from_numpy(top_items))
         self.neighbor_sims.copy_(torch.from_numpy(top_sims))
-        self._sim_t = None
         self.trainer.should_stop = True
 
-    def _similarity_t(self) -> torch.Tensor:
-        """S^T as a sparse matrix on the model's device (built once)."""
-        if self._sim_t is None or self._sim_t.device != self.neighbor_sims.device:
-            n, k = self.neighbor_items.shape
-            rows = torch.arange(n, device=self.neighbor_items.device).repeat_interleave(k)
-            idx = torch.stack([self.neighbor_items.reshape(-1), rows])
-            s_t = torch.sparse_coo_tensor(
-                idx, self.neighbor_sims.reshape(-1), (n, n), check_invariants=False
-            )
-            self._sim_t = s_t.coalesce()
-        return self._sim_t
-
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        r = _user_rows(self.seen, users, self.device).to_dense()
-        return torch.sparse.mm(self._similarity_t(), r.T).T
+        # sum over the user's items i of S[i, :], scattered from each item's neighbour list
+        sub = self.seen[users.cpu().numpy()]
+        rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
+        items = torch.from_numpy(sub.indices.astype(np.int64)).to(self.device)
+        k = self.neighbor_items.shape[1]
+        rows_t = torch.from_numpy(rows.astype(np.int64)).to(self.device).repeat_interleave(k)
+        scores = torch.zeros((len(users), self.n_items), device=self.device)
+        scores.index_put_(
+            (rows_t, self.neighbor_items[items].reshape(-1)),
+            self.neighbor_sims[items].reshape(-1),
+            accumulate=True,
+        )
+        return scores
 
 
 def available_memory_bytes(device: torch.device) -> int:
