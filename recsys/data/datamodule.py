@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from recsys.data import cache
 from recsys.data.confidence import Confidence
 from recsys.data.filters import NoFilter
-from recsys.data.interactions import Interactions
+from recsys.data.interactions import Interactions, row_entries
 from recsys.data.splits import PredefinedSplit, Split
 from recsys.data.summary import format_summary, summarize
 from recsys.errors import EmptyDataError, RecsysError
@@ -63,12 +63,11 @@ class EvalBatches(Dataset):
         if self.history is not None:
             parts.append(("history", self.history))
         for name, m in parts:
-            sub = m[users]
-            rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-            out[f"{name}_rows"] = torch.from_numpy(rows.astype(np.int64))
-            out[f"{name}_cols"] = torch.from_numpy(sub.indices.astype(np.int64))
+            rows, cols, values = row_entries(m, users)
+            out[f"{name}_rows"] = torch.from_numpy(rows)
+            out[f"{name}_cols"] = torch.from_numpy(cols)
             if name == "history":
-                out["history_conf"] = torch.from_numpy(sub.data.astype(np.float32))
+                out["history_conf"] = torch.from_numpy(values.astype(np.float32))
         return out
 
 

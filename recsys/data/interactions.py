@@ -175,6 +175,16 @@ class Interactions:
         )
 
 
+def row_entries(
+    matrix: sp.csr_matrix, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored entries of ``matrix[rows]`` as ``(local_row, col, value)`` arrays, local_row
+    being the position in ``rows`` (ascending), col int64."""
+    sub = matrix[rows]
+    local = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
+    return local, sub.indices.astype(np.int64), sub.data
+
+
 def _index_of(catalogue: np.ndarray, ids: np.ndarray, kind: str) -> np.ndarray:
     """Positions of ``ids`` in ``catalogue`` (int64); every id must be present."""
     index = pd.Index(catalogue)

@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys.data.interactions import row_entries
 from recsys.errors import RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
@@ -75,11 +76,8 @@ class RecommenderModule(L.LightningModule):
         users = users.to(self.device)
         scores = self.score(users)
         if exclude_seen and self.seen is not None:
-            sub = self.seen[users.cpu().numpy()]
-            rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-            scores[torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))] = float(
-                "-inf"
-            )
+            rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
+            scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
         items, valid = topk(scores, k)
         top = torch.gather(scores, 1, items)
         return items.masked_fill(~valid, -1), top

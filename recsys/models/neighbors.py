@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from recsys.data.interactions import row_entries
 from recsys.errors import RecsysError
 from recsys.evaluation import topk
 from recsys.models.base import ClosedFormModule
@@ -84,9 +85,8 @@ class ItemKNN(ClosedFormModule):
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         # sum over the user's items i of S[i, :], scattered from each item's neighbour list
-        sub = self.seen[users.cpu().numpy()]
-        rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-        items = torch.from_numpy(sub.indices.astype(np.int64)).to(self.device)
+        rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
+        items = torch.from_numpy(cols).to(self.device)
         k = self.neighbor_items.shape[1]
         rows_t = torch.from_numpy(rows.astype(np.int64)).to(self.device).repeat_interleave(k)
         scores = torch.zeros((len(users), self.n_items), device=self.device)
