@@ -37,8 +37,10 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
             cfg.callbacks.model_checkpoint.monitor = None
     callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    no_val = {} if dm.has_validation else {"limit_val_batches": 0}
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **no_val)
+    extra = {} if dm.has_validation else {"limit_val_batches": 0}
+    if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        extra["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **extra)
     _log_data(trainer, dm)
 
     trainer.fit(model, datamodule=dm)
