@@ -159,3 +159,8 @@ def test_itemknn_and_ease_match_dense_closed_forms(tmp_path):
     b = -p / np.diag(p)[None, :]
     np.fill_diagonal(b, 0.0)
     np.testing.assert_allclose(ease.score(users).numpy(), x[:50] @ b, rtol=1e-4, atol=1e-6)
+
+
+def test_ease_weights_are_row_contiguous(tmp_path):
+    ease, _, _ = TestEASE().fit(tmp_path)
+    assert ease.weights.is_contiguous()  # scoring reads rows of B

@@ -147,6 +147,8 @@ class EASE(ClosedFormModule):
             raise FloatingPointError("EASE: X^T X + lambda I is not positive definite")
         p = torch.cholesky_inverse(chol)
         del chol, gram
+        if not p.is_contiguous() and p.T.is_contiguous():
+            p = p.T  # LAPACK's column-major result; P is symmetric, and rows must be contiguous
         p.div_(-p.diagonal().clone())  # B_ij = -P_ij / P_jj
         p.diagonal().zero_()
         self.weights = p
