@@ -47,7 +47,9 @@ class ItemKNN(ClosedFormModule):
         self.register_buffer("neighbor_items", torch.zeros(n_items, n, dtype=torch.int64))
         self.register_buffer("neighbor_sims", torch.zeros(n_items, n))
 
-    def _weighted_items(self) -> sp.csr_matrix:
+    def _weighted_items(self) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """The items x users matrix to compare (binary, or bm25-weighted) and, for cosine,
+        its row norms."""
         x = self.seen.T.tocsr().astype(np.float64)  # items x users, binary
         x.data[:] = 1.0
         h = self.hparams
