@@ -41,7 +41,10 @@ class Confidence:
 
     def values(self, part: Interactions) -> np.ndarray:
         """``(nnz,)`` float32 confidences of ``part``'s stored entries."""
-        return (1.0 + self.alpha * np.asarray(self.g(part), dtype=np.float64)).astype(np.float32)
+        return self._confidence(self.g(part))
+
+    def _confidence(self, g: np.ndarray) -> np.ndarray:
+        return (1.0 + self.alpha * np.asarray(g, dtype=np.float64)).astype(np.float32)
 
     def matrix(self, part: Interactions) -> sp.csr_matrix:
         """The confidence matrix: ``part``'s sparsity, data replaced by c."""
@@ -65,7 +68,7 @@ class _Elementwise(Confidence):
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         """Confidences of raw strengths ``r`` (float32)."""
-        return (1.0 + self.alpha * self.f(np.asarray(r, dtype=np.float64))).astype(np.float32)
+        return self._confidence(self.f(np.asarray(r, dtype=np.float64)))
 
 
 class Binary(_Elementwise):

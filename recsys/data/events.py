@@ -264,19 +264,17 @@ def events_to_interactions(
             report.dropped[f"event types without a weight: {counts}"] = int((~known).sum())
             ev = ev[known]
 
-    ev = ev.sort_values(["user", "timestamp", "row"], kind="stable").reset_index(drop=True)
-    user_change = (ev["user"] != ev["user"].shift()).to_numpy()
+    has_sessions = "session" in ev
+    order = (
+        ["user", "session", "timestamp", "row"] if has_sessions else ["user", "timestamp", "row"]
+    )
+    ev = ev.sort_values(order, kind="stable").reset_index(drop=True)
     t = ev["timestamp"].to_numpy()
-    if "session" in ev:
-        ev = ev.sort_values(["user", "session", "timestamp", "row"], kind="stable")
-        ev = ev.reset_index(drop=True)
-        t = ev["timestamp"].to_numpy()
-        new_session = (
-            (ev["user"] != ev["user"].shift()) | (ev["session"] != ev["session"].shift())
-        ).to_numpy()
+    new_session = (ev["user"] != ev["user"].shift()).to_numpy()
+    if has_sessions:
+        new_session = new_session | (ev["session"] != ev["session"].shift()).to_numpy()
     else:
-        gap = np.diff(t, prepend=t[0] if len(t) else 0)
-        new_session = user_change | (gap > rules.session_gap)
+        new_session = new_session | (np.diff(t, prepend=t[0] if len(t) else 0) > rules.session_gap)
     session_id = np.cumsum(new_session) - 1
     report.sessions = int(new_session.sum())
 

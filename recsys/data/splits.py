@@ -251,7 +251,7 @@ class PredefinedSplit:
             )
         if self.val_ratio > 0:
             inner = RandomHoldout(test_ratio=self.val_ratio, val_ratio=0.0)
-            carved = inner(train, seed) if train.nnz else None
+            carved = inner(train, seed)
             train, val = carved.train, carved.test
         else:
             val = train.subset(np.zeros(train.nnz, dtype=bool))
