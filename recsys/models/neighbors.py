@@ -144,7 +144,9 @@ class EASE(ClosedFormModule):
         x.data[:] = 1.0
         gram = torch.from_numpy((x.T @ x).toarray()).to(self.device)
         gram.diagonal().add_(self.hparams.regularization)
-        chol, info = torch.linalg.cholesky_ex(gram, out=(gram, torch.empty(0, dtype=torch.int32)))
+        chol, info = torch.linalg.cholesky_ex(
+            gram, out=(gram, torch.empty(0, dtype=torch.int32, device=gram.device))
+        )
         if int(info) != 0:
             raise FloatingPointError("EASE: X^T X + lambda I is not positive definite")
         p = torch.cholesky_inverse(chol)
