@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.models.bpr import bpr_loss
+from recsys.models.bpr import bpr_loss, bpr_loss_shared
 from recsys.models.wmf import wmf_loss
 
 
@@ -41,6 +41,59 @@ def test_bpr_loss_and_gradients_match_brute_force():
     x = (u * i).sum(1) + biases[0] - (u * j).sum(1) - biases[1]
     want = (-(1 - torch.sigmoid(x))[:, None] * (i - j) + 2 * 0.03 * u) / len(u)
     torch.testing.assert_close(ours_grads[0], want.detach(), rtol=1e-10, atol=1e-12)
+
+
+def test_bpr_loss_with_several_negatives_matches_brute_force():
+    g = torch.Generator().manual_seed(1)
+    B, n, k = 5, 3, 4
+    u, i = (torch.randn(B, k, generator=g, dtype=torch.float64, requires_grad=True) for _ in "ui")
+    j = torch.randn(B, n, k, generator=g, dtype=torch.float64, requires_grad=True)
+    bi = torch.randn(B, generator=g, dtype=torch.float64, requires_grad=True)
+    bj = torch.randn(B, n, generator=g, dtype=torch.float64, requires_grad=True)
+    ours = bpr_loss(u, i, j, bi, bj, regularization=0.05)
+    brute = 0.0
+    for b in range(B):
+        for t in range(n):  # each (pair, negative) is one triple; weights 1/n per pair
+            triple = brute_bpr(
+                u[b : b + 1], i[b : b + 1], j[b, t : t + 1], bi[b : b + 1], bj[b, t : t + 1], 0.0
+            )
+            brute = brute + triple / n
+            brute = brute + 0.05 * ((j[b, t] ** 2).sum() + bj[b, t] ** 2) / n
+        brute = brute + 0.05 * ((u[b] ** 2).sum() + (i[b] ** 2).sum() + bi[b] ** 2)
+    brute = brute / B
+    leaves = [u, i, j, bi, bj]
+    assert float(ours) == pytest.approx(float(brute), rel=1e-12)
+    for a, b in zip(torch.autograd.grad(ours, leaves), torch.autograd.grad(brute, leaves)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_shared_negative_bpr_loss_matches_brute_force_over_kept_pairs():
+    g = torch.Generator().manual_seed(2)
+    B, S, k = 6, 4, 3
+    u, i = (torch.randn(B, k, generator=g, dtype=torch.float64, requires_grad=True) for _ in "ui")
+    j = torch.randn(S, k, generator=g, dtype=torch.float64, requires_grad=True)
+    bi = torch.randn(B, generator=g, dtype=torch.float64, requires_grad=True)
+    bj = torch.randn(S, generator=g, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(B, S, generator=g) < 0.7
+    mask[0] = False  # a pair with no kept negative keeps only its own penalty
+    ours = bpr_loss_shared(u, i, j, mask, bi, bj, regularization=0.05)
+    # per pair: its penalty, plus the mean over its kept negatives of the triple terms
+    brute = 0.0
+    for b in range(B):
+        kept = [t for t in range(S) if mask[b, t]]
+        n = max(len(kept), 1)
+        pair = 0.05 * ((u[b] ** 2).sum() + (i[b] ** 2).sum() + bi[b] ** 2)
+        for t in kept:
+            x = (u[b] * i[b]).sum() + bi[b] - (u[b] * j[t]).sum() - bj[t]
+            pair = (
+                pair + (-torch.log(torch.sigmoid(x)) + 0.05 * ((j[t] ** 2).sum() + bj[t] ** 2)) / n
+            )
+        brute = brute + pair
+    brute = brute / B
+    leaves = [u, i, j, bi, bj]
+    assert float(ours) == pytest.approx(float(brute), rel=1e-12)
+    for a, b in zip(torch.autograd.grad(ours, leaves), torch.autograd.grad(brute, leaves)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def dense_wmf(x, y, conf_dense, alpha0, reg):

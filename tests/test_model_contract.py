@@ -109,6 +109,12 @@ class TestBPR(ModelContract):
     epochs = 5
 
 
+class TestBPRSharedNegatives(ModelContract):
+    model = "bpr"
+    overrides = ("model.shared_negatives=true", "model.n_negatives=20", "model.batch_size=256")
+    epochs = 5
+
+
 class TestWMF(ModelContract):
     model = "wmf"
     overrides = ("model.batch_users=32",)

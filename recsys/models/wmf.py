@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from recsys.models.base import RecommenderModule
-from recsys.models.bpr import OPTIMIZERS
+from recsys.models.bpr import OPTIMIZERS, make_optimizer
 
 
 class EmbeddingTower(nn.Module):
@@ -129,7 +129,7 @@ class WMF(RecommenderModule):
         return loss / len(users)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return OPTIMIZERS[self.hparams.optimizer](self.parameters(), lr=self.hparams.lr)
+        return make_optimizer(self.hparams.optimizer, self.parameters(), self.hparams.lr)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_tower(users) @ self.item_tower(None).T

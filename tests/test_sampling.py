@@ -1,0 +1,65 @@
+"""The batched triple sampler: shapes, rejection of seen negatives, popularity negatives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys.models.sampling import TripleSampler
+
+
+def dense_train(seed: int = 0, m: int = 30, n: int = 12, density: float = 0.5) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    return sp.csr_matrix((rng.random((m, n)) < density).astype(np.float32))
+
+
+@pytest.mark.parametrize("n_negatives", [1, 7])
+def test_negatives_are_never_training_pairs_of_their_user(n_negatives):
+    train = dense_train()
+    dense = train.toarray() > 0
+    sampler = TripleSampler(train, "cpu", reject_seen=True, max_rounds=100)
+    g = torch.Generator().manual_seed(0)
+    users, pos, neg = sampler.sample(2000, g, n_negatives=n_negatives)
+    assert users.shape == pos.shape == (2000,)
+    assert neg.shape == ((2000,) if n_negatives == 1 else (2000, n_negatives))
+    assert dense[users.numpy(), pos.numpy()].all()  # positives are training pairs
+    neg2 = neg.reshape(2000, -1).numpy()
+    assert not dense[users.numpy()[:, None], neg2].any()
+    # without rejection, about half of the negatives hit a training pair (density 0.5)
+    raw = TripleSampler(train, "cpu", reject_seen=False)
+    users, _, neg = raw.sample(2000, g, n_negatives=n_negatives)
+    hit = dense[users.numpy()[:, None], neg.reshape(2000, -1).numpy()].mean()
+    assert 0.4 < hit < 0.6
+
+
+def test_popularity_negatives_follow_training_popularity():
+    rng = np.random.default_rng(1)
+    counts = np.array([1, 2, 4, 8, 16, 32])
+    rows = np.concatenate([rng.choice(200, size=c, replace=False) for c in counts])
+    cols = np.repeat(np.arange(6), counts)
+    train = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(200, 6))
+    sampler = TripleSampler(train, "cpu", negatives="popularity", reject_seen=False)
+    _, _, neg = sampler.sample(20000, torch.Generator().manual_seed(0), n_negatives=3)
+    freq = np.bincount(neg.flatten().numpy(), minlength=6) / neg.numel()
+    np.testing.assert_allclose(freq, counts / counts.sum(), atol=0.01)
+
+
+@pytest.mark.parametrize("negatives", ["uniform", "popularity"])
+def test_shared_negatives_are_distinct_and_masked_exactly_where_seen(negatives):
+    train = dense_train(seed=2, m=40, n=30, density=0.3)
+    dense = train.toarray() > 0
+    sampler = TripleSampler(train, "cpu", negatives=negatives, reject_seen=True)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        users, pos, neg, mask = sampler.sample_shared(64, 12, g)
+        assert neg.shape == (12,) and mask.shape == (64, 12)
+        assert len(torch.unique(neg)) == 12
+        assert dense[users.numpy(), pos.numpy()].all()
+        want = ~dense[users.numpy()[:, None], neg.numpy()[None, :]]
+        np.testing.assert_array_equal(mask.numpy(), want)
+    no_reject = TripleSampler(train, "cpu", reject_seen=False)
+    assert no_reject.sample_shared(64, 12, g)[3].all()
+    with pytest.raises(ValueError, match="n_negatives"):
+        sampler.sample_shared(8, 31, g)
