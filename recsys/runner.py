@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-DATA_KEYS = ("seed", "data", "filter", "split", "confidence", "evaluator")
+DATA_KEYS = ("seed", "data", "filter", "split", "confidence", "propensity", "evaluator")
 """Config sections that define the data a model is evaluated on; stored in checkpoints."""
 
 
@@ -71,6 +71,7 @@ def build_datamodule(cfg: DictConfig) -> RecsysDataModule:
         eval_batch_size=cfg.evaluator.batch_size,
         seed=cfg.seed,
         cache_path=cache_path,
+        propensity=hydra.utils.instantiate(cfg.propensity) if cfg.get("propensity") else None,
     )
     dm.setup("fit")
     return dm
