@@ -64,6 +64,30 @@ def test_coat_keeps_the_random_test_set(shared_data):
     assert coat.propensities().shape == (290, 300)
 
 
+def test_coat_rated_candidates_restrict_the_test_ranking(shared_data, tmp_path, monkeypatch):
+    raw_test = np.loadtxt(shared_data / "coat" / "test.ascii")
+    parts = Coat(shared_data / "coat", test_candidates="rated").load_parts()
+    np.testing.assert_array_equal(parts["test_candidates"].matrix.toarray() > 0, raw_test > 0)
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(shared_data))
+    cfg = compose_config(
+        "train",
+        [
+            "data=coat",
+            "data.test_candidates=rated",
+            "split=predefined",
+            "model=popularity",
+            "evaluator.ks=[5,20]",
+            "trainer.enable_progress_bar=false",
+        ],
+        tmp_path,
+    )
+    _, metrics = train(cfg)
+    # at most 16 candidates: every relevant item is in the top 20, so recall@20 is 1
+    assert metrics["test/recall@20"] == 1.0
+    assert 0 < metrics["test/ndcg@5"] < 1
+    assert metrics["test/coverage@5"] < 1
+
+
 def test_ebnerd_clicks_dwell_and_exposures(shared_data):
     folder = shared_data / "ebnerd-test-fixture"
     ds = EBNeRD(folder)

@@ -154,3 +154,23 @@ def test_users_with_fewer_than_k_candidates():
 def test_unknown_metric_is_rejected():
     with pytest.raises(ValueError, match="unknown metric"):
         Evaluator(metrics=["recall", "auc"])
+
+
+def test_candidates_restrict_the_ranking():
+    rng = np.random.default_rng(7)
+    scores, excl, truth, batch = make_batch(6, 15, rng)
+    cands = []
+    for u in range(6):
+        c = set(rng.choice(15, size=8, replace=False).tolist()) | truth[u]
+        cands.append(c)
+    batch["candidate_rows"] = torch.tensor([u for u, c in enumerate(cands) for _ in c])
+    batch["candidate_cols"] = torch.tensor([i for c in cands for i in sorted(c)])
+    ev = Evaluator(ks=[3], metrics=["ndcg", "recall"])
+    state = ev.new_state(15)
+    ev.update(state, torch.from_numpy(scores), batch)
+    per_user = state.per_user()
+    for u in range(6):
+        outside = set(range(15)) - cands[u]
+        want = brute_metrics(brute_rank(scores[u], excl[u] | outside), truth[u], 3)
+        assert per_user["ndcg@3"][u] == pytest.approx(want["ndcg"], rel=1e-6)
+        assert per_user["recall@3"][u] == pytest.approx(want["recall"], rel=1e-6)

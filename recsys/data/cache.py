@@ -23,7 +23,7 @@ from recsys.data.splits import Split
 log = logging.getLogger(__name__)
 
 VERSION = 1
-PARTS = ("train", "val", "test", "fold_in")
+PARTS = ("train", "val", "test", "fold_in", "test_candidates")
 
 
 def cache_key(config: dict, source_files: list[Path]) -> str:

@@ -19,6 +19,7 @@ from recsys.data.filters import NoFilter
 from recsys.data.interactions import Interactions, row_entries
 from recsys.data.splits import PredefinedSplit, Split
 from recsys.data.summary import format_summary, summarize
+from recsys.debias.propensity import NoPropensity, Propensity, item_counts
 from recsys.errors import EmptyDataError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class EvalBatches(Dataset):
     - ``truth_rows``, ``truth_cols``: positions of held-out relevant items;
     - with ``history`` (held-out users, strong generalization): ``history_rows``,
       ``history_cols``, ``history_conf``, the users' known items and their confidences, for
-      the model to fold in (they are excluded from ranking too).
+      the model to fold in (they are excluded from ranking too);
+    - with ``candidates``: ``candidate_rows``, ``candidate_cols``, the only items ranked.
 
     Only users with at least one held-out item are included.
     """
@@ -44,8 +46,10 @@ class EvalBatches(Dataset):
         exclude: sp.csr_matrix,
         batch_size: int,
         history: sp.csr_matrix | None = None,
+        candidates: sp.csr_matrix | None = None,
     ) -> None:
         self.truth = truth
+        self.candidates = candidates
         self.exclude = exclude if history is None else (exclude + history).tocsr()
         self.history = history
         self.users = np.flatnonzero(np.diff(truth.indptr) > 0)
@@ -62,6 +66,8 @@ class EvalBatches(Dataset):
         parts = [("exclude", self.exclude), ("truth", self.truth)]
         if self.history is not None:
             parts.append(("history", self.history))
+        if self.candidates is not None:
+            parts.append(("candidate", self.candidates))
         for name, m in parts:
             rows, cols, values = row_entries(m, users)
             out[f"{name}_rows"] = torch.from_numpy(rows)
@@ -108,11 +114,13 @@ class RecsysDataModule(L.LightningDataModule):
         eval_batch_size: int = 1024,
         seed: int = 0,
         cache_path: str | Path | None = None,
+        propensity: Propensity | None = None,
     ) -> None:
         super().__init__()
         self.dataset = dataset
         self.splitter = split
         self.confidence = confidence
+        self.propensity = propensity or NoPropensity()
         self.filter = filter or NoFilter()
         self.eval_batch_size = eval_batch_size
         self.seed = seed
@@ -121,6 +129,7 @@ class RecsysDataModule(L.LightningDataModule):
         self.summary: dict[str, float] | None = None
         self.train_confidence: sp.csr_matrix | None = None
         self.fold_in_confidence: sp.csr_matrix | None = None
+        self.item_popularity: np.ndarray | None = None  # n_i, training users of each item
         self.cache_hit = False
 
     # -- preparation ------------------------------------------------------------------------
@@ -141,6 +150,8 @@ class RecsysDataModule(L.LightningDataModule):
         log.info("data ready in %.2f s", time.perf_counter() - start)
         self.confidence.fit(self.split.train)
         self.train_confidence = self.confidence.matrix(self.split.train)
+        self.propensity.fit(self.split.train)
+        self.item_popularity = item_counts(self.split.train)
         if self.split.fold_in is not None:
             self.fold_in_confidence = self.confidence.matrix(self.split.fold_in)
         log.info("data summary:\n%s", self.summary_text())
@@ -209,8 +220,12 @@ class RecsysDataModule(L.LightningDataModule):
         steps = model.steps_per_epoch() if hasattr(model, "steps_per_epoch") else 1
         return DataLoader(_Steps(steps), batch_size=None)
 
-    def _eval_loader(self, truth: sp.csr_matrix, exclude: sp.csr_matrix) -> DataLoader:
-        batches = EvalBatches(truth, exclude, self.eval_batch_size, self.fold_in_confidence)
+    def _eval_loader(
+        self, truth: sp.csr_matrix, exclude: sp.csr_matrix, candidates=None
+    ) -> DataLoader:
+        batches = EvalBatches(
+            truth, exclude, self.eval_batch_size, self.fold_in_confidence, candidates
+        )
         return DataLoader(batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
@@ -219,4 +234,7 @@ class RecsysDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         exclude = (self.split.train.matrix + self.split.val.matrix).tocsr()
         exclude.sort_indices()
-        return self._eval_loader(self.split.test.matrix, exclude)
+        cand = self.split.test_candidates
+        return self._eval_loader(
+            self.split.test.matrix, exclude, None if cand is None else cand.matrix
+        )

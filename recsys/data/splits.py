@@ -20,12 +20,16 @@ class Split:
     ``fold_in`` is set by splits with held-out users (strong generalization): those users'
     known history, given to the model at evaluation time; their ``val`` / ``test`` rows are
     the items to find. Otherwise None: evaluated users are training users.
+
+    ``test_candidates``, when set, are the only items each user's test ranking runs over
+    (e.g. the items of coat's random test set a user rated); None: all items.
     """
 
     train: Interactions
     val: Interactions
     test: Interactions
     fold_in: Interactions | None = None
+    test_candidates: Interactions | None = None
 
     def check(self, name: str, expect_val: bool = True) -> Split:
         """Raise EmptyDataError if training or test is empty; warn if validation is."""
@@ -255,4 +259,5 @@ class PredefinedSplit:
             train, val = carved.train, carved.test
         else:
             val = train.subset(np.zeros(train.nnz, dtype=bool))
-        return Split(train, val, test).check(self.name, expect_val=self.val_ratio > 0)
+        split = Split(train, val, test, test_candidates=parts.get("test_candidates"))
+        return split.check(self.name, expect_val=self.val_ratio > 0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from recsys.evaluation import bias_metrics as BM
 from recsys.evaluation import metrics as M
 from recsys.evaluation.ranking import topk
 
@@ -15,16 +16,25 @@ from recsys.evaluation.ranking import topk
 class Evaluator:
     """Full-ranking evaluation.
 
-    For each evaluated user, every item is scored; the user's training items (and, when
-    testing, validation items) are excluded; the top ``max(ks)`` are taken with ties broken
+    For each evaluated user, every item is scored (or, where the batch names candidates,
+    only those are ranked); the user's training items (and, when testing, validation items)
+    are excluded; the top ``max(ks)`` are taken with ties broken
     by item index; and each metric is computed against the user's held-out items. Users with
     no held-out items are not evaluated (the DataModule counts them in the log). Memory is
     ``O(batch_size * n_items)``: the users x items score matrix is never built whole.
 
+    The metrics of ``recsys.evaluation.bias_metrics`` (IPS/SNIPS, popularity bias) need the
+    training part's item statistics, which the model hands over from its DataModule
+    (``set_item_statistics``) before evaluating.
+
     Args:
         ks: cut-offs; each metric is reported as ``<stage>/<metric>@<k>``.
-        metrics: names from ``recsys.evaluation.metrics.PER_USER`` and ``coverage``.
+        metrics: names from ``recsys.evaluation.metrics.PER_USER``, ``coverage`` and
+            ``recsys.evaluation.bias_metrics.ALL``.
         batch_size: users scored at once.
+        head_share: share of training interactions held by the head items (``aplt``).
+        buckets: interaction shares that end the head and the mid bucket (``recall_head``,
+            ``recall_mid``, ``recall_tail``).
     """
 
     def __init__(
@@ -32,16 +42,38 @@ class Evaluator:
         ks: Sequence[int] = (10, 20),
         metrics: Sequence[str] = tuple(M.PER_USER) + M.AGGREGATE,
         batch_size: int = 1024,
+        head_share: float = 0.2,
+        buckets: Sequence[float] = (0.2, 0.8),
     ) -> None:
-        unknown = [m for m in metrics if m not in M.PER_USER and m not in M.AGGREGATE]
+        known = [*M.PER_USER, *M.AGGREGATE, *BM.ALL]
+        unknown = [m for m in metrics if m not in known]
         if unknown:
-            known = ", ".join([*M.PER_USER, *M.AGGREGATE])
-            raise ValueError(f"unknown metric(s) {unknown}; known: {known}")
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(known)}")
         if not ks or min(ks) < 1:
             raise ValueError(f"ks must be positive cut-offs, got {list(ks)}")
+        if len(buckets) != 2 or not 0 < buckets[0] < buckets[1] < 1 or not 0 < head_share < 1:
+            raise ValueError(
+                f"need 0 < head_share < 1 and buckets = [a, b] with 0 < a < b < 1, got "
+                f"{head_share} and {list(buckets)}"
+            )
         self.ks = sorted({int(k) for k in ks})
         self.metrics = list(metrics)
         self.batch_size = int(batch_size)
+        self.head_share, self.buckets = float(head_share), tuple(float(b) for b in buckets)
+        self.items: BM.ItemStatistics | None = None
+
+    @property
+    def needs_item_statistics(self) -> bool:
+        return any(m in BM.ALL for m in self.metrics)
+
+    def set_item_statistics(
+        self, popularity: np.ndarray, n_users: int, propensity: np.ndarray | None = None
+    ) -> None:
+        """Training counts n_i ``(n_items,)``, the number of training users, and the item
+        propensities theta_i (None: all 1) that the bias metrics read."""
+        self.items = BM.ItemStatistics.build(
+            popularity, n_users, propensity, self.head_share, self.buckets
+        )
 
     def new_state(self, n_items: int) -> EvaluationState:
         return EvaluationState(n_items=n_items)
@@ -51,35 +83,88 @@ class Evaluator:
         users = batch["users"]
         b, n = scores.shape
         scores = scores.clone()
+        if "candidate_rows" in batch:  # rank only the candidates
+            allowed = torch.zeros((b, n), dtype=torch.bool, device=scores.device)
+            allowed[batch["candidate_rows"], batch["candidate_cols"]] = True
+            scores = scores.masked_fill(~allowed, float("-inf"))
         scores[batch["exclude_rows"], batch["exclude_cols"]] = float("-inf")
         items, valid = topk(scores, max(self.ks))
         truth = torch.zeros((b, n), dtype=torch.bool, device=scores.device)
         truth[batch["truth_rows"], batch["truth_cols"]] = True
         hits = (torch.gather(truth, 1, items) & valid).float()
         n_rel = torch.bincount(batch["truth_rows"], minlength=b).float()
+        extra = (
+            self._item_tensors(items, valid, batch, b, n_rel) if self.needs_item_statistics else {}
+        )
         values = {}
         for k in self.ks:
+            h, v = hits[:, :k], valid[:, :k]
             for name in self.metrics:
+                key = f"{name}@{k}"
                 if name in M.PER_USER:
-                    values[f"{name}@{k}"] = M.PER_USER[name](hits[:, :k], n_rel).cpu()
+                    values[key] = M.PER_USER[name](h, n_rel).cpu()
+                elif name in BM.WEIGHTED:
+                    w = extra["weight"][:, :k]
+                    values[key] = BM.weighted(name, h, n_rel, w, extra["rel_weight"]).cpu()
+                elif name in BM.LIST:
+                    values[key] = BM.list_metric(name, v, extra[name][:, :k]).cpu()
+                elif name in BM.BUCKETS:
+                    bucket = BM.BUCKETS.index(name)
+                    got = BM.bucket_recall(h, extra["bucket"][:, :k], extra["rel_bucket"], bucket)
+                    values[key] = got.cpu()
             if "coverage" in self.metrics:
                 seen = state.covered.setdefault(k, torch.zeros(n, dtype=torch.bool))
-                seen[items[:, :k][valid[:, :k]].cpu()] = True
+                seen[items[:, :k][v].cpu()] = True
+            if "gini" in self.metrics:
+                exposure = state.exposure.setdefault(k, torch.zeros(n, dtype=torch.int64))
+                exposure += torch.bincount(items[:, :k][v].cpu(), minlength=n)
         state.users.append(users.cpu())
         state.n_relevant.append(n_rel.cpu())
         state.values.append(values)
 
+    def _item_tensors(self, items, valid, batch, b: int, n_rel) -> dict[str, torch.Tensor]:
+        """Item statistics gathered for the listed items ``(B, k)``, and per user the sum of
+        the relevant items' weights and their count in each popularity bucket."""
+        if self.items is None:
+            raise RuntimeError(
+                "metrics "
+                + ", ".join(m for m in self.metrics if m in BM.ALL)
+                + " need the training item statistics: call set_item_statistics first"
+            )
+        st = self.items = self.items.to(items.device)
+        rows, cols = batch["truth_rows"], batch["truth_cols"]
+        rel_weight = torch.zeros(b, dtype=torch.float64, device=items.device)
+        rel_weight.index_add_(0, rows, st.weight[cols])
+        rel_bucket = torch.zeros((b, 3), dtype=torch.float32, device=items.device)
+        rel_bucket.index_put_(
+            (rows, st.bucket[cols]), torch.ones_like(rows, dtype=torch.float32), accumulate=True
+        )
+        return {
+            "weight": st.weight[items].float(),
+            "rel_weight": rel_weight.float(),
+            "arp": st.popularity[items].float(),
+            "aplt": st.long_tail[items].float(),
+            "novelty": st.self_information[items].float(),
+            "bucket": st.bucket[items],
+            "rel_bucket": rel_bucket,
+        }
+
     def compute(self, state: EvaluationState, stage: str) -> dict[str, float]:
-        """Means over evaluated users (float64), and coverage, named ``<stage>/<metric>@<k>``."""
+        """Means over evaluated users (float64; bucket recalls over the users with relevant
+        items in the bucket), and the catalogue metrics, named ``<stage>/<metric>@<k>``."""
         per_user = state.per_user()
         out = {}
         for k in self.ks:
             for name in self.metrics:
                 key = f"{name}@{k}"
-                if name in M.PER_USER:
-                    out[f"{stage}/{key}"] = float(per_user[key].astype(np.float64).mean())
-                else:
+                if name == "coverage":
                     out[f"{stage}/{key}"] = float(state.covered[k].sum().item() / state.n_items)
+                elif name == "gini":
+                    out[f"{stage}/{key}"] = BM.gini(state.exposure[k].numpy())
+                else:
+                    v = per_user[key].astype(np.float64)
+                    v = v[~np.isnan(v)] if name in BM.BUCKETS else v
+                    out[f"{stage}/{key}"] = float(v.mean()) if len(v) else float("nan")
         return out
 
 
@@ -92,6 +177,7 @@ class EvaluationState:
     n_relevant: list = field(default_factory=list)
     values: list = field(default_factory=list)
     covered: dict = field(default_factory=dict)
+    exposure: dict = field(default_factory=dict)
 
     def per_user(self) -> dict[str, np.ndarray]:
         """One array per metric, plus ``user`` (row index) and ``n_test``; one entry a user."""

@@ -31,6 +31,7 @@ class RecommenderModule(L.LightningModule):
         self.item_ids: list | None = None
         self.seen: sp.csr_matrix | None = None
         self.run_config: dict | None = None
+        self.score_divisor: torch.Tensor | None = None  # theta_i^beta, see set_score_adjustment
         self.metrics: dict[str, dict[str, float]] = {}
         self.per_user: dict[str, dict[str, np.ndarray]] = {}
         self._state: EvaluationState | None = None
@@ -53,15 +54,35 @@ class RecommenderModule(L.LightningModule):
 
     def score_batch(self, batch: dict) -> torch.Tensor:
         """Scores for an evaluation batch: held-out users (with ``history_*``) are folded in
-        from their history, training users scored directly."""
+        from their history, training users scored directly; adjusted as
+        ``set_score_adjustment`` says."""
         if "history_rows" in batch:
-            return self.score_folded(
+            scores = self.score_folded(
                 batch["history_rows"],
                 batch["history_cols"],
                 batch["history_conf"],
                 len(batch["users"]),
             )
-        return self.score(batch["users"])
+        else:
+            scores = self.score(batch["users"])
+        return self._adjust(scores)
+
+    def set_score_adjustment(self, theta: np.ndarray | None, beta: float) -> None:
+        """Inference-time popularity adjustment: every score s_ui used for ranking (in
+        evaluation and ``recommend``) becomes s_ui / theta_i^beta (beta = 0 or theta None:
+        off). Meant for models whose top scores are positive; it travels in the checkpoint."""
+        if theta is None or beta == 0:
+            self.score_divisor = None
+            return
+        divisor = np.asarray(theta, dtype=np.float64) ** float(beta)
+        if divisor.shape != (self.n_items,) or not np.all(divisor > 0):
+            raise ValueError("score adjustment needs one positive propensity per item")
+        self.score_divisor = torch.from_numpy(divisor.astype(np.float32))
+
+    def _adjust(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.score_divisor is None:
+            return scores
+        return scores / self.score_divisor.to(scores.device)
 
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
@@ -74,7 +95,7 @@ class RecommenderModule(L.LightningModule):
         left hold index -1 and score -inf.
         """
         users = users.to(self.device)
-        scores = self.score(users)
+        scores = self._adjust(self.score(users))
         if exclude_seen and self.seen is not None:
             rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
             scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
@@ -100,6 +121,9 @@ class RecommenderModule(L.LightningModule):
     # -- evaluation -----------------------------------------------------------------------
     def _start(self) -> None:
         self._state = self.evaluator.new_state(self.n_items)
+        dm = getattr(self.trainer, "datamodule", None)
+        if self.evaluator.needs_item_statistics and dm is not None:
+            self.evaluator.set_item_statistics(dm.item_popularity, dm.n_users, dm.propensity.theta)
 
     def _step(self, batch: dict) -> None:
         with torch.no_grad():
@@ -143,6 +167,7 @@ class RecommenderModule(L.LightningModule):
             if seen is None
             else torch.from_numpy(seen.indices.astype(np.int64)),
             "config": self.run_config,
+            "score_divisor": self.score_divisor,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -150,6 +175,7 @@ class RecommenderModule(L.LightningModule):
         self.user_ids = ctx.get("user_ids")
         self.item_ids = ctx.get("item_ids")
         self.run_config = ctx.get("config")
+        self.score_divisor = ctx.get("score_divisor")
         if ctx.get("seen_indptr") is not None:
             indptr = ctx["seen_indptr"].numpy()
             indices = ctx["seen_indices"].numpy()

@@ -21,6 +21,9 @@ class Coat(PredefinedSplitDataset):
     ``binarize``); relevant test items are ratings >= ``test_min_rating``. The random test set
     stays the test set under ``split=predefined``. ``propensities`` (290 x 300, the authors'
     estimates of P(observed) for the training data) is read on request.
+
+    ``test_candidates``: ``all`` ranks every item in the test (full ranking); ``rated`` ranks
+    only the 16 items each user rated in the random test set, as debiasing studies do.
     """
 
     name = "coat"
@@ -31,7 +34,13 @@ class Coat(PredefinedSplitDataset):
         train_min_rating: float = 4,
         test_min_rating: float = 4,
         binarize: bool = True,
+        test_candidates: str = "all",
     ) -> None:
+        if test_candidates not in ("all", "rated"):
+            raise ValueError(
+                f"data.test_candidates must be 'all' or 'rated', got {test_candidates!r}"
+            )
+        self.test_candidates = test_candidates
         self.path = Path(path)
         self.train_min_rating, self.test_min_rating = train_min_rating, test_min_rating
         self.binarize = binarize
@@ -63,6 +72,11 @@ class Coat(PredefinedSplitDataset):
             u, i = np.nonzero(m >= max(threshold, 1e-9))
             r = np.ones(len(u)) if self.binarize else m[u, i]
             parts[part] = Interactions.from_arrays(u, i, r, user_ids=users, item_ids=items)
+        if self.test_candidates == "rated":
+            u, i = np.nonzero(test > 0)
+            parts["test_candidates"] = Interactions.from_arrays(
+                u, i, user_ids=users, item_ids=items
+            )
         return parts
 
     def propensities(self) -> np.ndarray:

@@ -8,8 +8,9 @@ from recsys.data.interactions import Interactions
 
 
 class PredefinedSplitDataset:
-    """Base class: ``load_parts()`` gives ``{"train": ..., "test": ...}`` (same id maps);
-    ``load()`` gives their union (strengths of a pair in both parts are summed), for use
+    """Base class: ``load_parts()`` gives ``{"train": ..., "test": ...}`` (same id maps; and
+    optionally ``test_candidates``, the items each test ranking runs over); ``load()`` gives
+    the union of train and test (strengths of a pair in both parts are summed), for use
     with any other split. ``split=predefined`` uses the parts as given."""
 
     name = "predefined"
@@ -18,7 +19,7 @@ class PredefinedSplitDataset:
         raise NotImplementedError
 
     def load(self) -> Interactions:
-        parts = list(self.load_parts().values())
+        parts = [p for name, p in self.load_parts().items() if name in ("train", "test")]
         first = parts[0]
         coos = [p.matrix.tocoo() for p in parts]
         ts = [p.timestamps for p in parts]
