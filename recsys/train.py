@@ -25,6 +25,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
     dm = build_datamodule(cfg)
     model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
     model.evaluator = hydra.utils.instantiate(cfg.evaluator)
+    model.set_score_adjustment(dm.propensity.theta, cfg.get("popularity_adjustment", 0.0))
     model.run_config = {
         "resolved": OmegaConf.to_container(cfg, resolve=True),
         "data": data_config(cfg),

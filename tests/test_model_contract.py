@@ -99,6 +99,23 @@ class TestALSCholesky(ModelContract):
     overrides = ("model.solver=cholesky", "model.reg_exponent=1.0", "model.regularization=0.05")
 
 
+class TestALSRelMF(ModelContract):
+    model = "als"
+    overrides = ("propensity=popularity", "model.correction=relmf", "model.regularization=5")
+
+
+class TestWMFRelMF(ModelContract):
+    model = "wmf"
+    overrides = ("propensity=popularity", "model.correction=relmf", "model.batch_users=32")
+    epochs = 5
+
+
+class TestBPRIPW(ModelContract):
+    model = "bpr"
+    overrides = ("propensity=popularity", "model.correction=ipw", "model.batch_size=256")
+    epochs = 5
+
+
 class TestPopularity(ModelContract):
     model = "popularity"
 

@@ -15,6 +15,7 @@ from recsys.models.als_solvers import (
 from recsys.models.base import ClosedFormModule
 
 SOLVERS = ("cg", "cholesky")
+CORRECTIONS = ("none", "relmf")
 
 
 class ALS(ClosedFormModule):
@@ -27,7 +28,15 @@ class ALS(ClosedFormModule):
         + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2,
 
     lambda_u = regularization * (n_u + alpha0 * n_items)^reg_exponent (and likewise for items
-    with n_users); ``reg_exponent=0`` is plain L2. One epoch = one user sweep then one item
+    with n_users); ``reg_exponent=0`` is plain L2.
+
+    ``correction=relmf`` is the unbiased pointwise loss of Rel-MF (Saito et al., WSDM 2020),
+    sum over all pairs of (Y_ui / theta_i)(1 - s_ui)^2 + (1 - Y_ui / theta_i) s_ui^2, theta the
+    item propensities of the ``propensity`` config: as a function of the factors it equals
+    least squares with target 1 / theta_i on observed pairs and 0 elsewhere, so the observed
+    target 1 above becomes 1 / theta_i and the same solvers apply (with the binary confidence
+    at alpha 0 and alpha0 = 1 this is Rel-MF's loss up to a constant; other confidences and
+    alpha0 keep their weights). One epoch = one user sweep then one item
     sweep, each solving every row's least squares exactly (``cholesky``) or by ``cg_steps``
     conjugate-gradient steps warm-started from the current factors (``cg``).
 
@@ -42,6 +51,7 @@ class ALS(ClosedFormModule):
         init_std: standard deviation of the normal initialization.
         compute_loss: log ``train/loss`` after each epoch (costs O(nnz k + (m + n) k^2)).
         budget: elements of the largest temporary tensor of a half-step (memory control).
+        correction: ``none`` or ``relmf`` (targets 1 / theta_i, see above).
     """
 
     def __init__(
@@ -57,15 +67,19 @@ class ALS(ClosedFormModule):
         init_std: float = 0.01,
         compute_loss: bool = True,
         budget: int = 1 << 24,
+        correction: str = "none",
     ) -> None:
         super().__init__(n_users, n_items)
         if solver not in SOLVERS:
             raise ValueError(f"model.solver must be one of {SOLVERS}, got {solver!r}")
+        if correction not in CORRECTIONS:
+            raise ValueError(f"model.correction must be one of {CORRECTIONS}, got {correction!r}")
         if regularization < 0 or alpha0 < 0 or factors < 1 or cg_steps < 1:
             raise ValueError("ALS needs factors >= 1, cg_steps >= 1, regularization, alpha0 >= 0")
         self.save_hyperparameters(logger=False)
         self.register_buffer("user_factors", torch.randn(n_users, factors) * init_std)
         self.register_buffer("item_factors", torch.randn(n_items, factors) * init_std)
+        self.register_buffer("item_target", torch.ones(n_items))  # 1 / theta_i under relmf
         self._by_user: TorchCSR | None = None
         self._by_item: TorchCSR | None = None
 
@@ -75,6 +89,10 @@ class ALS(ClosedFormModule):
         self._by_user = TorchCSR.from_scipy(confidence, self.device)
         self._by_item = TorchCSR.from_scipy(confidence.T.tocsr(), self.device)
         h = self.hparams
+        if h.correction == "relmf":
+            t = self.item_target.to(self.device)
+            self._by_user.target = t[self._by_user.indices]
+            self._by_item.target = torch.repeat_interleave(t, self._by_item.counts)
         self._reg_users = row_regularization(
             self._by_user.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent
         )
@@ -82,9 +100,16 @@ class ALS(ClosedFormModule):
             self._by_item.counts, self.n_users, h.regularization, h.alpha0, h.reg_exponent
         )
 
+    def set_propensity(self, theta: np.ndarray) -> None:
+        """Item propensities ``(n_items,)`` for ``correction=relmf`` (targets 1 / theta)."""
+        self.item_target.copy_(torch.from_numpy(1.0 / np.asarray(theta, dtype=np.float64)))
+
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        self.set_train_confidence(self.trainer.datamodule.train_confidence)
+        dm = self.trainer.datamodule
+        if self.hparams.correction == "relmf":
+            self.set_propensity(dm.propensity.theta)
+        self.set_train_confidence(dm.train_confidence)
 
     def sweep(self) -> None:
         """One epoch: solve all users, then all items."""
@@ -141,6 +166,8 @@ class ALS(ClosedFormModule):
             indptr,
         )
         h = self.hparams
+        if h.correction == "relmf":
+            csr.target = self.item_target.to(device)[csr.indices]
         reg = row_regularization(
             csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent, dtype
         )

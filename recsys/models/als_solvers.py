@@ -4,13 +4,14 @@ Rows are the side being solved (users in the user step, items in the item step),
 fixed side. For row u with observed columns I_u, confidences c_ui >= 1, and unobserved weight
 alpha0, the objective is
 
-    sum_{i in I_u} c_ui (1 - x_u . y_i)^2 + alpha0 sum_{i not in I_u} (x_u . y_i)^2
+    sum_{i in I_u} c_ui (p_ui - x_u . y_i)^2 + alpha0 sum_{i not in I_u} (x_u . y_i)^2
         + lambda_u |x_u|^2,
 
-whose minimizer solves the normal equations  A_u x_u = b_u  with
+with target p_ui = 1 (or the ``target`` of the CSR: 1 / theta_i under Rel-MF), whose
+minimizer solves the normal equations  A_u x_u = b_u  with
 
     A_u = alpha0 Y^T Y + sum_{i in I_u} (c_ui - alpha0) y_i y_i^T + lambda_u I,
-    b_u = sum_{i in I_u} c_ui y_i,
+    b_u = sum_{i in I_u} c_ui p_ui y_i,
 
 and lambda_u = lambda * (n_u + alpha0 * n_other)^nu  (nu = 0: plain lambda; frequency-scaled
 regularization as in Rendle et al. 2022 otherwise). Work runs over chunks of rows whose
@@ -36,6 +37,7 @@ class TorchCSR:
     data: torch.Tensor  # (nnz,) float
     shape: tuple[int, int]
     indptr_cpu: np.ndarray
+    target: torch.Tensor | None = None  # (nnz,) observed targets p_ui; None: all 1
 
     @classmethod
     def from_scipy(
@@ -105,10 +107,10 @@ def solve_cholesky(
     k = other.shape[1]
     gram = alpha0 * (other.T @ other)
     out = torch.empty((csr.shape[0], k), dtype=other.dtype, device=other.device)
-    for rows, y, c in _padded_rows(csr, other, budget // k, max(1, budget // (k * k))):
+    for rows, y, c, cp in _padded_rows(csr, other, budget // k, max(1, budget // (k * k))):
         a = torch.baddbmm(gram.expand(len(rows), k, k), (y * (c - alpha0).unsqueeze(2)).mT, y)
         a.diagonal(dim1=1, dim2=2).add_(reg[rows, None].to(other.dtype))
-        b = torch.bmm(y.mT, c.unsqueeze(2))
+        b = torch.bmm(y.mT, cp.unsqueeze(2))
         chol, info = torch.linalg.cholesky_ex(a)
         if bool((info > 0).any()):
             raise FloatingPointError(
@@ -135,7 +137,7 @@ def solve_cg(
     k = other.shape[1]
     gram = alpha0 * (other.T @ other)
     out = current.clone()
-    for rows, y, c in _padded_rows(csr, other, budget // k, budget // k):
+    for rows, y, c, cp in _padded_rows(csr, other, budget // k, budget // k):
         w = (c - alpha0).unsqueeze(2)
         lam = reg[rows, None].to(other.dtype)
 
@@ -145,7 +147,7 @@ def solve_cg(
             return torch.addmm(lam * v, v, gram) + (y * t).sum(1)
 
         x = out[rows]
-        r = (y * c.unsqueeze(2)).sum(1) - matvec(x)
+        r = (y * cp.unsqueeze(2)).sum(1) - matvec(x)
         p = r.clone()
         rs = (r * r).sum(1)
         for _ in range(steps):
@@ -165,9 +167,10 @@ def solve_cg(
 def _padded_rows(
     csr: TorchCSR, other: torch.Tensor, max_elems: int, max_rows: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Rows in batches of similar length, padded: ``(rows, y, c)`` with ``rows`` ``(B,)``,
-    ``y`` ``(B, L, k)`` the other-factors of each row's entries and ``c`` ``(B, L)`` their
-    confidences, both zero in the padding. Rows are sorted by length, so padding is small;
+    """Rows in batches of similar length, padded: ``(rows, y, c, cp)`` with ``rows``
+    ``(B,)``, ``y`` ``(B, L, k)`` the other-factors of each row's entries, ``c`` ``(B, L)``
+    their confidences and ``cp`` confidence times target (``c`` itself without targets), all
+    zero in the padding. Rows are sorted by length, so padding is small;
     each batch keeps ``B * L <= max_elems`` (one long row may exceed it alone) and holds rows
     at most ~25% longer than its shortest, so padding is under a fifth of the work."""
     counts = np.diff(csr.indptr_cpu)
@@ -195,20 +198,24 @@ def _padded_rows(
                 (hi - i, length, other.shape[1]), dtype=other.dtype, device=other.device
             )
             c = torch.zeros((hi - i, length), dtype=other.dtype, device=other.device)
+            cp = c
         else:
             y = other[csr.indices[idx]] * mask.unsqueeze(2)
             c = csr.data[idx].to(other.dtype) * mask
-        yield rows, y, c
+            cp = c if csr.target is None else c * csr.target[idx].to(other.dtype)
+        yield rows, y, c, cp
         i = hi
 
 
 def _gather(csr: TorchCSR, other: torch.Tensor, r0: int, r1: int, p0: int, p1: int):
-    """Local row index, gathered other-factors and confidences of rows ``r0:r1``."""
+    """Local row index, gathered other-factors, confidences and targets of rows ``r0:r1``."""
     counts = csr.counts[r0:r1]
     rows = torch.repeat_interleave(
         torch.arange(r1 - r0, device=other.device), counts, output_size=p1 - p0
     )
-    return rows, other[csr.indices[p0:p1]], csr.data[p0:p1].to(other.dtype)
+    c = csr.data[p0:p1].to(other.dtype)
+    p = torch.ones_like(c) if csr.target is None else csr.target[p0:p1].to(other.dtype)
+    return rows, other[csr.indices[p0:p1]], c, p
 
 
 def als_loss(
@@ -222,7 +229,7 @@ def als_loss(
 ) -> float:
     """The full objective (float64), for rows ``x`` and columns ``y`` of ``csr``:
 
-    sum_obs c (1 - x_u.y_i)^2 + alpha0 sum_unobs (x_u.y_i)^2 + sum_u lambda_u |x_u|^2
+    sum_obs c (p - x_u.y_i)^2 + alpha0 sum_unobs (x_u.y_i)^2 + sum_u lambda_u |x_u|^2
     + sum_i lambda_i |y_i|^2, with the unobserved sum taken as alpha0 <X^T X, Y^T Y> minus
     the observed pairs' share, so it costs O(nnz k + (m + n) k^2).
     """
@@ -230,9 +237,9 @@ def als_loss(
     total = alpha0 * ((xd.T @ xd) * (yd.T @ yd)).sum()
     k = x.shape[1]
     for r0, r1, p0, p1 in csr.chunks(max(1, budget // k), budget):
-        rows, yy, c = _gather(csr, yd, r0, r1, p0, p1)
+        rows, yy, c, p = _gather(csr, yd, r0, r1, p0, p1)
         pred = (xd[r0:r1][rows] * yy).sum(1)
-        total += (c * (1 - pred) ** 2 - alpha0 * pred**2).sum()
+        total += (c * (p - pred) ** 2 - alpha0 * pred**2).sum()
     total += (reg_rows.double() * (xd * xd).sum(1)).sum()
     total += (reg_cols.double() * (yd * yd).sum(1)).sum()
     return float(total)

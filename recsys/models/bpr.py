@@ -29,6 +29,7 @@ def bpr_loss(
     b_i: torch.Tensor | None = None,
     b_j: torch.Tensor | None = None,
     regularization: float = 0.0,
+    pair_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """BPR loss of a batch of B positive pairs, each against n negatives.
 
@@ -38,7 +39,8 @@ def bpr_loss(
         mean_j [-log sigmoid(x_ui - x_uj)] + regularization * (|u|^2 + |i|^2 + b_i^2
         + mean_j (|j|^2 + b_j^2)),
 
-    which for n = 1 is Rendle et al.'s per-triple criterion.
+    which for n = 1 is Rendle et al.'s per-triple criterion. ``pair_weight`` ``(B,)``
+    multiplies each pair's ranking term (inverse-propensity weights 1 / theta_i).
     """
     if j.dim() == 2:
         j = j.unsqueeze(1)
@@ -52,6 +54,8 @@ def bpr_loss(
         penalty = penalty + b_i.pow(2)
         neg_penalty = neg_penalty + b_j.pow(2)
     ranking = -F.logsigmoid(x_ui.unsqueeze(1) - x_uj).mean(1)
+    if pair_weight is not None:
+        ranking = ranking * pair_weight
     return (ranking + regularization * (penalty + neg_penalty.mean(1))).mean()
 
 
@@ -63,6 +67,7 @@ def bpr_loss_shared(
     b_i: torch.Tensor | None = None,
     b_j: torch.Tensor | None = None,
     regularization: float = 0.0,
+    pair_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``bpr_loss`` with negatives shared by the batch: ``u, i`` ``(B, k)``, ``j`` ``(S, k)``,
     ``b_i`` ``(B,)``, ``b_j`` ``(S,)``, ``mask`` ``(B, S)`` bool (False: leave that pair and
@@ -78,6 +83,8 @@ def bpr_loss_shared(
     keep = mask.to(u.dtype)
     count = keep.sum(1).clamp(min=1)
     ranking = (F.softplus(x_uj - x_ui.unsqueeze(1)) * keep).sum(1) / count
+    if pair_weight is not None:
+        ranking = ranking * pair_weight
     return (ranking + regularization * (penalty + keep @ neg_penalty / count)).mean()
 
 
@@ -101,6 +108,9 @@ class BPR(RecommenderModule):
         n_negatives: negatives drawn for each positive pair (1 = classic BPR; BARS's tuned
             MF-BPR on gowalla uses 300).
         shared_negatives: one draw of negatives per batch, shared by its pairs (see above).
+        correction: ``none`` or ``ipw``: each pair's ranking term weighted by 1 / theta_i of
+            its positive item (unbiased BPR, Saito 2020; theta from the ``propensity`` config,
+            clipped at its floor).
         negatives: ``uniform`` or ``popularity`` (in proportion to training popularity).
         reject_seen: redraw negatives the user interacted with.
         item_bias: learn a bias per item.
@@ -123,8 +133,11 @@ class BPR(RecommenderModule):
         reject_seen: bool = True,
         item_bias: bool = False,
         init_std: float = 0.1,
+        correction: str = "none",
     ) -> None:
         super().__init__(n_users, n_items)
+        if correction not in ("none", "ipw"):
+            raise ValueError(f"model.correction must be 'none' or 'ipw', got {correction!r}")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}")
         if n_negatives < 1:
@@ -139,6 +152,10 @@ class BPR(RecommenderModule):
         super().on_fit_start()
         h = self.hparams
         self.sampler = TripleSampler(self.seen, self.device, h.negatives, h.reject_seen)
+        self._inv_theta = None
+        if h.correction == "ipw":
+            theta = self.trainer.datamodule.propensity.theta
+            self._inv_theta = torch.from_numpy(1.0 / theta).float().to(self.device)
 
     def steps_per_epoch(self) -> int:
         n = self.hparams.samples_per_epoch or self.seen.nnz
@@ -156,6 +173,7 @@ class BPR(RecommenderModule):
                 None if b is None else b[pos],
                 None if b is None else b[neg],
                 h.regularization,
+                None if self._inv_theta is None else self._inv_theta[pos],
             )
         else:
             users, pos, neg = self.sampler.sample(h.batch_size, n_negatives=h.n_negatives)
@@ -166,6 +184,7 @@ class BPR(RecommenderModule):
                 None if b is None else b[pos],
                 None if b is None else b[neg],
                 h.regularization,
+                None if self._inv_theta is None else self._inv_theta[pos],
             )
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss

@@ -34,6 +34,7 @@ def wmf_loss(
     alpha0: float,
     regularization: float,
     item_share: float = 1.0,
+    inv_theta: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The share of the WMF objective of a batch of users (summed, not averaged):
 
@@ -45,9 +46,18 @@ def wmf_loss(
     entry j is user ``rows[j]`` (0..B-1), item ``cols[j]``, confidence ``conf[j]``. Over all
     users with ``item_share`` = B / n_users the shares add up to the full objective. The
     all-pairs term costs O((B + n_items) k^2), never O(B n_items k).
+
+    With ``inv_theta`` (w = 1 / theta_i of each observed entry; Rel-MF, Saito et al. 2020) the
+    observed pairs' terms become c_ui (w (s_ui - 1)^2 + (1 - w) s_ui^2) and the all-pairs term
+    runs over the unobserved pairs only: at c = 1 and alpha0 = 1 this is exactly Rel-MF's
+    sum over all pairs of (Y / theta)(1 - s)^2 + (1 - Y / theta) s^2.
     """
     s = (x[rows] * y[cols]).sum(1)
-    observed = (conf * (s - 1) ** 2).sum()
+    if inv_theta is None:
+        observed = (conf * (s - 1) ** 2).sum()
+    else:
+        w = inv_theta
+        observed = (conf * (w * (s - 1) ** 2 + (1 - w) * s**2) - alpha0 * s**2).sum()
     gram = y.T @ y
     all_pairs = alpha0 * ((x @ gram) * x).sum()
     penalty = regularization * (x.pow(2).sum() + item_share * y.pow(2).sum())
@@ -66,6 +76,8 @@ class WMF(RecommenderModule):
         batch_users: users per step.
         init_std: initialization of the default embedding towers.
         user_tower, item_tower: modules replacing the embedding tables (see EmbeddingTower).
+        correction: ``none`` or ``relmf`` (Rel-MF's unbiased loss with the item propensities
+            of the ``propensity`` config; see ``wmf_loss``).
     """
 
     def __init__(
@@ -81,10 +93,13 @@ class WMF(RecommenderModule):
         init_std: float = 0.1,
         user_tower: nn.Module | None = None,
         item_tower: nn.Module | None = None,
+        correction: str = "none",
     ) -> None:
         super().__init__(n_users, n_items)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}")
+        if correction not in ("none", "relmf"):
+            raise ValueError(f"model.correction must be 'none' or 'relmf', got {correction!r}")
         self.save_hyperparameters(logger=False, ignore=["user_tower", "item_tower"])
         self.user_tower = user_tower or EmbeddingTower(n_users, factors, init_std)
         self.item_tower = item_tower or EmbeddingTower(n_items, factors, init_std)
@@ -97,6 +112,10 @@ class WMF(RecommenderModule):
         self._indptr = torch.from_numpy(conf.indptr.astype(np.int64)).to(dev)
         self._indices = torch.from_numpy(conf.indices.astype(np.int64)).to(dev)
         self._conf = torch.from_numpy(conf.data.astype(np.float32)).to(dev)
+        self._inv_theta = None
+        if self.hparams.correction == "relmf":
+            theta = self.trainer.datamodule.propensity.theta
+            self._inv_theta = torch.from_numpy((1.0 / theta).astype(np.float32)).to(dev)
 
     def steps_per_epoch(self) -> int:
         return max(1, math.ceil(self.n_users / self.hparams.batch_users))
@@ -115,15 +134,17 @@ class WMF(RecommenderModule):
         offsets = torch.cumsum(counts, 0) - counts
         pos = starts[rows] + torch.arange(total, device=self.device) - offsets[rows]
         h = self.hparams
+        cols = self._indices[pos]
         loss = wmf_loss(
             self.user_tower(users),
             self.item_tower(None),
             rows,
-            self._indices[pos],
+            cols,
             self._conf[pos],
             h.alpha0,
             h.regularization,
             item_share=len(users) / self.n_users,
+            inv_theta=None if self._inv_theta is None else self._inv_theta[cols],
         )
         self.log("train/loss", loss, on_step=False, on_epoch=True, reduce_fx="sum", prog_bar=True)
         return loss / len(users)
