@@ -1,0 +1,170 @@
+"""``recsys-compare RUN_DIR RUN_DIR ...``: a table of runs against a baseline run, from their
+``per_user_metrics.parquet``: per metric, each run's mean with a bootstrap confidence
+interval, its difference to the baseline (with an interval), and paired p-values (t-test,
+Wilcoxon signed-rank, and the t-test's p Holm-adjusted over the runs compared with the
+baseline). Users are matched by id; only users present in every run are compared."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.errors import RecsysError
+from recsys.evaluation.significance import bootstrap_ci, holm, paired_t_test, wilcoxon_test
+from recsys.runner import user_errors
+
+COLUMNS = [
+    "run",
+    "metric",
+    "users",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_ttest",
+    "p_wilcoxon",
+    "p_holm",
+]
+
+
+def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
+    """Each run's per-user metrics, indexed by user id, under a unique name (the folder's
+    name, or its path where names repeat)."""
+    frames = {}
+    names = [Path(d).name for d in run_dirs]
+    for d, name in zip(run_dirs, names):
+        path = Path(d) / "per_user_metrics.parquet"
+        if not path.is_file():
+            raise RecsysError(
+                f"{path} does not exist: pass run directories written by recsys-train or "
+                "recsys-eval"
+            )
+        key = name if names.count(name) == 1 else str(d)
+        frames[key] = pd.read_parquet(path).set_index("user")
+    return frames
+
+
+def compare(
+    runs: dict[str, pd.DataFrame],
+    baseline: str,
+    metrics: list[str],
+    level: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The comparison table (columns ``COLUMNS``), one row per run and metric."""
+    common = None
+    for frame in runs.values():
+        common = frame.index if common is None else common.intersection(frame.index)
+    if common is None or len(common) == 0:
+        raise RecsysError("the runs share no evaluated user: were they tested on the same data?")
+    for name, frame in runs.items():
+        if len(frame) != len(common):
+            print(
+                f"warning: {name}: {len(frame) - len(common)} of its {len(frame)} users are "
+                "not in every run and are left out",
+                file=sys.stderr,
+            )
+    rows = []
+    for metric in metrics:
+        missing = [n for n, f in runs.items() if metric not in f.columns]
+        if missing:
+            raise RecsysError(f"metric {metric} is not in the per-user metrics of {missing}")
+        base = runs[baseline].loc[common, metric].to_numpy(np.float64)
+        block = []
+        for name, frame in runs.items():
+            v = frame.loc[common, metric].to_numpy(np.float64)
+            keep = ~(np.isnan(v) | np.isnan(base))  # bucket recalls are NaN for some users
+            v, b = v[keep], base[keep]
+            lo, hi = bootstrap_ci(v, level, resamples, seed)
+            row = {"run": name, "metric": metric, "users": len(v), "mean": v.mean()}
+            row.update(ci_low=lo, ci_high=hi)
+            if name == baseline:
+                row.update(diff=0.0, diff_ci_low=0.0, diff_ci_high=0.0)
+                row.update(p_ttest=np.nan, p_wilcoxon=np.nan, p_holm=np.nan)
+            else:
+                dlo, dhi = bootstrap_ci(v - b, level, resamples, seed)
+                row.update(diff=(v - b).mean(), diff_ci_low=dlo, diff_ci_high=dhi)
+                row.update(p_ttest=paired_t_test(v, b), p_wilcoxon=wilcoxon_test(v, b))
+            block.append(row)
+        others = [r for r in block if r["run"] != baseline]
+        for r, p in zip(others, holm([r["p_ttest"] for r in others])):
+            r["p_holm"] = p
+        rows.extend(block)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def to_markdown(table: pd.DataFrame, level: float) -> str:
+    pct = f"{level:.0%}"
+    head = (
+        f"| run | metric | users | mean [{pct} CI] | diff to baseline [{pct} CI] | "
+        "p (t-test) | p (Wilcoxon) | p (Holm) |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+
+    def p(x: float) -> str:
+        return "" if np.isnan(x) else ("<0.0001" if x < 1e-4 else f"{x:.4f}")
+
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.run} | {r.metric} | {r.users} | {r.mean:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}]"
+            f" | {r.diff:+.4f} [{r.diff_ci_low:+.4f}, {r.diff_ci_high:+.4f}]"
+            f" | {p(r.p_ttest)} | {p(r.p_wilcoxon)} | {p(r.p_holm)} |"
+        )
+    return "\n".join(lines)
+
+
+def default_metrics(runs: dict[str, pd.DataFrame]) -> list[str]:
+    columns = [c for c in next(iter(runs.values())).columns if c != "n_test"]
+    common = [c for c in columns if all(c in f.columns for f in runs.values())]
+    preferred = [m for m in ("ndcg@20", "recall@20") if m in common]
+    return preferred or common
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="recsys-compare", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="run directories (with per_user_metrics.parquet)")
+    ap.add_argument("--baseline", help="the run the others are tested against (default: the first)")
+    ap.add_argument("--metrics", nargs="+", help="per-user metric columns, e.g. ndcg@20 recall@20")
+    ap.add_argument("--sort", default="mean", choices=["mean", "diff", "p_ttest", "run"])
+    ap.add_argument("--format", default="markdown", choices=["markdown", "csv"])
+    ap.add_argument("--output", help="write the table to this file instead of stdout")
+    ap.add_argument("--level", type=float, default=0.95, help="confidence level")
+    ap.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    return ap.parse_args(argv)
+
+
+@user_errors
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    runs = load_runs(args.runs)
+    names = list(runs)
+    baseline = names[0]
+    if args.baseline:
+        matches = [n for n, d in zip(names, args.runs) if args.baseline in (n, d)]
+        if not matches:
+            raise RecsysError(f"--baseline {args.baseline} is not one of the runs: {names}")
+        baseline = matches[0]
+    metrics = args.metrics or default_metrics(runs)
+    table = compare(runs, baseline, metrics, args.level, args.resamples, args.seed)
+    ascending = args.sort in ("p_ttest", "run")
+    table = table.sort_values(["metric", args.sort], ascending=[True, ascending], kind="stable")
+    text = (
+        to_markdown(table, args.level) if args.format == "markdown" else table.to_csv(index=False)
+    )
+    if args.output:
+        Path(args.output).write_text(text if text.endswith("\n") else text + "\n")
+    else:
+        print(text)
+    print(f"baseline: {baseline}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

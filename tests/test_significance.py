@@ -1,0 +1,125 @@
+"""Paired tests, bootstrap intervals, Holm's correction, and the recsys-compare table."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from recsys import compare as C
+from recsys.evaluation.significance import bootstrap_ci, holm, paired_t_test, wilcoxon_test
+
+
+def test_paired_t_test_matches_its_formula():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.3, 0.2, 40)
+    b = a - rng.normal(0.05, 0.1, 40)
+    d = a - b
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+    want = 2 * stats.t.sf(abs(t), len(d) - 1)
+    assert paired_t_test(a, b) == pytest.approx(want, rel=1e-10)
+    assert paired_t_test(a, a) == 1.0
+
+
+def test_wilcoxon_matches_exact_enumeration():
+    rng = np.random.default_rng(1)
+    d = rng.permutation(np.arange(1, 11)) * rng.choice([-1, 1], 10) * 0.01  # no ties, no zeros
+    d[[0, 1, 2]] = np.abs(d[[0, 1, 2]])
+    a, b = 0.5 + d, np.full(10, 0.5)
+    ranks = stats.rankdata(np.abs(d))
+    w_plus = ranks[d > 0].sum()
+    dist = [
+        sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product([0, 1], repeat=10)
+    ]
+    dist = np.array(dist)
+    p = 2 * min((dist <= w_plus).mean(), (dist >= w_plus).mean())
+    assert wilcoxon_test(a, b) == pytest.approx(min(p, 1.0), rel=1e-10)
+    # zero differences are dropped
+    a2, b2 = np.append(a, [0.7, 0.2]), np.append(b, [0.7, 0.2])
+    assert wilcoxon_test(a2, b2) == pytest.approx(wilcoxon_test(a, b), rel=1e-10)
+
+
+def test_bootstrap_interval_of_the_mean_is_close_to_the_normal_one():
+    rng = np.random.default_rng(2)
+    v = rng.exponential(1.0, 5000)
+    lo, hi = bootstrap_ci(v, 0.95, resamples=4000, seed=1)
+    half = 1.96 * v.std(ddof=1) / math.sqrt(len(v))
+    assert lo < v.mean() < hi
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.08)
+    assert bootstrap_ci(v, 0.95, 4000, seed=1) == (lo, hi)  # seeded
+
+
+def test_holm_matches_its_definition():
+    p = [0.01, 0.04, 0.03, 0.2, 0.005]
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    want = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        want[i] = running
+    assert holm(p) == pytest.approx(want)
+
+
+def write_run(path, users, values):
+    path.mkdir(parents=True)
+    pd.DataFrame(
+        {"user": users, "n_test": 3, "ndcg@20": values, "recall@20": values / 2}
+    ).to_parquet(path / "per_user_metrics.parquet", index=False)
+
+
+def test_compare_table_and_command(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    users = np.array([f"u{i}" for i in range(300)])
+    base = rng.uniform(0, 1, 300)
+    write_run(tmp_path / "base", users, base)
+    write_run(tmp_path / "better", users[::-1], (base + 0.1 + rng.normal(0, 0.05, 300))[::-1])
+    write_run(tmp_path / "same", users, base.copy())
+    runs = C.load_runs([str(tmp_path / n) for n in ("base", "better", "same")])
+    table = C.compare(runs, "base", ["ndcg@20"], resamples=2000)
+    better = table[table.run == "better"].iloc[0]
+    assert better["diff"] == pytest.approx(0.1, abs=0.01)  # users matched by id, not by row
+    assert better["p_ttest"] < 1e-6 and better["diff_ci_low"] > 0.08
+    same = table[table.run == "same"].iloc[0]
+    assert same["diff"] == 0 and same["p_ttest"] == 1.0 and same["p_wilcoxon"] == 1.0
+    assert table[table.run == "base"]["p_ttest"].isna().all()
+    assert better["p_holm"] == pytest.approx(min(1.0, 2 * better["p_ttest"]))
+
+    out = tmp_path / "t.csv"
+    C.main(
+        [
+            str(tmp_path / "base"),
+            str(tmp_path / "better"),
+            "--format",
+            "csv",
+            "--output",
+            str(out),
+            "--resamples",
+            "500",
+        ]
+    )
+    csv = pd.read_csv(out)
+    assert list(csv.columns) == C.COLUMNS and set(csv.metric) == {"ndcg@20", "recall@20"}
+    C.main(
+        [
+            str(tmp_path / "base"),
+            str(tmp_path / "better"),
+            "--resamples",
+            "500",
+            "--baseline",
+            "better",
+        ]
+    )
+    printed = capsys.readouterr()
+    assert "| better | ndcg@20 |" in printed.out and "baseline: better" in printed.err
+
+
+def test_compare_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        C.main([str(tmp_path / "nope")])
+    assert e.value.code == 2
+    assert "per_user_metrics.parquet does not exist" in capsys.readouterr().err
