@@ -2,7 +2,11 @@
 ``per_user_metrics.parquet``: per metric, each run's mean with a bootstrap confidence
 interval, its difference to the baseline (with an interval), and paired p-values (t-test,
 Wilcoxon signed-rank, and the t-test's p Holm-adjusted over the runs compared with the
-baseline). Users are matched by id; only users present in every run are compared."""
+baseline). Users are matched by id; only users present in every run are compared.
+
+A directory without ``per_user_metrics.parquet`` whose subdirectories have one (a multirun
+sweep, e.g. one run per seed) counts as one run: its per-user metrics are averaged per user
+over its runs."""
 
 from __future__ import annotations
 
@@ -39,15 +43,27 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
     frames = {}
     names = [Path(d).name for d in run_dirs]
     for d, name in zip(run_dirs, names):
-        path = Path(d) / "per_user_metrics.parquet"
-        if not path.is_file():
-            raise RecsysError(
-                f"{path} does not exist: pass run directories written by recsys-train or "
-                "recsys-eval"
-            )
         key = name if names.count(name) == 1 else str(d)
-        frames[key] = pd.read_parquet(path).set_index("user")
+        frames[key] = _per_user(Path(d))
     return frames
+
+
+def _per_user(folder: Path) -> pd.DataFrame:
+    """One run's per-user metrics, or the per-user mean over the runs in its subfolders."""
+    path = folder / "per_user_metrics.parquet"
+    if path.is_file():
+        return pd.read_parquet(path).set_index("user")
+    inner = sorted(folder.glob("*/per_user_metrics.parquet"))
+    if not inner:
+        raise RecsysError(
+            f"{path} does not exist, nor does any {folder}/*/per_user_metrics.parquet: pass "
+            "run directories written by recsys-train or recsys-eval (or a multirun folder)"
+        )
+    frames = [pd.read_parquet(p).set_index("user") for p in inner]
+    users = set(frames[0].index)
+    if any(set(f.index) != users for f in frames):
+        raise RecsysError(f"the runs under {folder} evaluated different users")
+    return pd.concat(frames).groupby(level=0).mean()
 
 
 def compare(

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the model in ``cfg.ckpt_path`` on the data, split and evaluator it was trained
     with (stored in the checkpoint; ``paths.data_dir`` is taken from this run's config), and
-    write ``metrics.json`` and ``per_user_metrics.parquet`` into ``cfg.paths.output_dir``."""
+    write ``metrics.json`` and ``per_user_metrics.parquet`` into ``cfg.paths.output_dir``.
+    ``evaluator``, ``propensity`` and ``popularity_adjustment`` given on the command line
+    replace the run's."""
     model = load_model(cfg.ckpt_path)
     stored = (model.run_config or {}).get("data")
     if not stored:
@@ -30,6 +32,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             **stored,
         }
     )
+    for group in ("evaluator", "propensity"):  # chosen on the command line: they replace the run's
+        if cfg.get(group) is not None:
+            data_cfg[group] = OmegaConf.to_container(cfg[group], resolve=True)
     dm = build_datamodule(data_cfg)
     for kind, ours in (("user", dm.user_ids), ("item", dm.item_ids)):
         theirs = getattr(model, f"{kind}_ids")
@@ -39,6 +44,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 f"now from {data_cfg.data.get('path', 'the generator')}: the data has changed"
             )
     model.evaluator = hydra.utils.instantiate(data_cfg.evaluator)
+    if cfg.get("popularity_adjustment") is not None:
+        model.set_score_adjustment(dm.propensity.theta, cfg.popularity_adjustment)
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     trainer.test(model, datamodule=dm, verbose=False)
     return write_outputs(model, dm, cfg.paths.output_dir)

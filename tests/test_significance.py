@@ -123,3 +123,12 @@ def test_compare_errors_are_one_line(tmp_path, capsys):
         C.main([str(tmp_path / "nope")])
     assert e.value.code == 2
     assert "per_user_metrics.parquet does not exist" in capsys.readouterr().err
+
+
+def test_a_multirun_folder_counts_as_one_run_averaged_per_user(tmp_path):
+    users = np.array(["a", "b", "c"])
+    write_run(tmp_path / "sweep" / "0", users, np.array([0.2, 0.4, 0.6]))
+    write_run(tmp_path / "sweep" / "1", users[::-1], np.array([0.0, 0.2, 0.4]))  # c, b, a
+    frame = C.load_runs([str(tmp_path / "sweep")])["sweep"]
+    assert frame.loc["a", "ndcg@20"] == pytest.approx((0.2 + 0.4) / 2)
+    assert frame.loc["c", "ndcg@20"] == pytest.approx((0.6 + 0.0) / 2)

@@ -101,6 +101,19 @@ def test_eval_reproduces_test_metrics_exactly(als_run, tmp_path):
     )
 
 
+def test_eval_with_other_metrics_and_adjustment(als_run, tmp_path):
+    out, _, metrics = als_run
+    base = [f"ckpt_path={best_checkpoint(out)}", "trainer.enable_progress_bar=false"]
+    debias = [*base, "evaluator=debias", "propensity=popularity"]
+    plain = evaluate(compose_config("eval", debias, tmp_path / "a"))
+    assert plain["test/ndcg@20"] == metrics["test/ndcg@20"]  # same ranking, more metrics
+    assert {"test/snips_ndcg@20", "test/arp@20", "test/gini@20"} <= set(plain)
+    adjusted = evaluate(
+        compose_config("eval", [*debias, "popularity_adjustment=1.0"], tmp_path / "b")
+    )
+    assert adjusted["test/arp@20"] < plain["test/arp@20"]  # less popular lists
+
+
 def test_recommend_from_checkpoint_alone(als_run):
     out, _, _ = als_run
     model = load_model(best_checkpoint(out))
