@@ -24,9 +24,8 @@ coat = Coat(
 parts = coat.load_parts()
 pop = item_counts(parts["train"])
 bucket = popularity_bucket(pop, (0.2, 0.8))
-print(
-    f"items: {len(pop)}; head {np.sum(bucket == 0)}, mid {np.sum(bucket == 1)}, tail {np.sum(bucket == 2)}"
-)
+counts = [int(np.sum(bucket == b)) for b in range(3)]
+print(f"items: {len(pop)}; head {counts[0]}, mid {counts[1]}, tail {counts[2]}")
 print("| pairs | count | mean n_i of their items | head | mid | tail |")
 print("|---|---|---|---|---|---|")
 for name, part in (
