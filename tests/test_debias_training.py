@@ -194,3 +194,33 @@ def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
     trainer.save_checkpoint(path)
     again = load_model(path)
     torch.testing.assert_close(again.recommend(users, k=10)[1], scores)
+
+
+def test_als_checkpoints_from_before_relmf_still_load(tmp_path):
+    import hydra
+    import lightning as L
+    from helpers import SMALL_DATA, compose_config
+
+    from recsys.checkpoint import load_model
+    from recsys.runner import build_datamodule
+
+    cfg = compose_config("train", [*SMALL_DATA, "model=als"], tmp_path)
+    dm = build_datamodule(cfg)
+    model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    path = tmp_path / "old.ckpt"
+    trainer.save_checkpoint(path)
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt["state_dict"]["item_target"]  # as written before the buffer existed
+    torch.save(ckpt, path)
+    loaded = load_model(path)
+    users = torch.arange(4)
+    torch.testing.assert_close(loaded.score(users), model.score(users))
+    assert (loaded.item_target == 1).all()

@@ -100,6 +100,11 @@ class ALS(ClosedFormModule):
             self._by_item.counts, self.n_users, h.regularization, h.alpha0, h.reg_exponent
         )
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        # checkpoints written before Rel-MF existed have no item targets: all 1
+        checkpoint["state_dict"].setdefault("item_target", torch.ones(self.n_items))
+
     def set_propensity(self, theta: np.ndarray) -> None:
         """Item propensities ``(n_items,)`` for ``correction=relmf`` (targets 1 / theta)."""
         self.item_target.copy_(torch.from_numpy(1.0 / np.asarray(theta, dtype=np.float64)))
