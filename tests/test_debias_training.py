@@ -3,12 +3,16 @@ against dense closed forms and brute-force sums."""
 
 from __future__ import annotations
 
+import hydra
+import lightning as L
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from helpers import SMALL_DATA, compose_config
 from test_als import random_problem
 
+from recsys.checkpoint import load_model
 from recsys.models import ALS
 from recsys.models.als_solvers import (
     TorchCSR,
@@ -18,6 +22,7 @@ from recsys.models.als_solvers import (
 )
 from recsys.models.bpr import bpr_loss, bpr_loss_shared
 from recsys.models.wmf import wmf_loss
+from recsys.runner import build_datamodule
 
 
 def relmf_user_step(y_obs, theta, other, lam):
@@ -161,17 +166,8 @@ def test_bpr_pair_weights_scale_each_pairs_ranking_term():
     assert float(shared) == pytest.approx(float(same), rel=1e-6)
 
 
-def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
-    import hydra
-    import lightning as L
-    from helpers import SMALL_DATA, compose_config
-
-    from recsys.checkpoint import load_model
-    from recsys.runner import build_datamodule
-
-    cfg = compose_config(
-        "train", [*SMALL_DATA, "model=popularity", "propensity=popularity"], tmp_path
-    )
+def fit_one_epoch(tmp_path, overrides: list[str]):
+    cfg = compose_config("train", [*SMALL_DATA, *overrides], tmp_path)
     dm = build_datamodule(cfg)
     model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
     trainer = L.Trainer(
@@ -182,8 +178,13 @@ def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
         limit_val_batches=0,
     )
     trainer.fit(model, datamodule=dm)
+    return model, dm, trainer
+
+
+def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
+    model, dm, trainer = fit_one_epoch(tmp_path, ["model=popularity", "propensity=popularity"])
     users = torch.arange(5)
-    raw_items, raw_scores = model.recommend(users, k=10)
+    raw_items, _ = model.recommend(users, k=10)
     model.set_score_adjustment(dm.propensity.theta, 3.0)  # n_i / n_i^1.5: reversed
     items, scores = model.recommend(users, k=10)
     want = model.score(users) / torch.from_numpy(dm.propensity.theta**3.0).float()
@@ -197,24 +198,7 @@ def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
 
 
 def test_als_checkpoints_from_before_relmf_still_load(tmp_path):
-    import hydra
-    import lightning as L
-    from helpers import SMALL_DATA, compose_config
-
-    from recsys.checkpoint import load_model
-    from recsys.runner import build_datamodule
-
-    cfg = compose_config("train", [*SMALL_DATA, "model=als"], tmp_path)
-    dm = build_datamodule(cfg)
-    model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_progress_bar=False,
-        default_root_dir=tmp_path,
-        limit_val_batches=0,
-    )
-    trainer.fit(model, datamodule=dm)
+    model, _, trainer = fit_one_epoch(tmp_path, ["model=als"])
     path = tmp_path / "old.ckpt"
     trainer.save_checkpoint(path)
     ckpt = torch.load(path, weights_only=False)

@@ -93,9 +93,7 @@ class Evaluator:
         truth[batch["truth_rows"], batch["truth_cols"]] = True
         hits = (torch.gather(truth, 1, items) & valid).float()
         n_rel = torch.bincount(batch["truth_rows"], minlength=b).float()
-        extra = (
-            self._item_tensors(items, valid, batch, b, n_rel) if self.needs_item_statistics else {}
-        )
+        extra = self._item_tensors(items, batch, b) if self.needs_item_statistics else {}
         values = {}
         for k in self.ks:
             h, v = hits[:, :k], valid[:, :k]
@@ -122,7 +120,7 @@ class Evaluator:
         state.n_relevant.append(n_rel.cpu())
         state.values.append(values)
 
-    def _item_tensors(self, items, valid, batch, b: int, n_rel) -> dict[str, torch.Tensor]:
+    def _item_tensors(self, items, batch, b: int) -> dict[str, torch.Tensor]:
         """Item statistics gathered for the listed items ``(B, k)``, and per user the sum of
         the relevant items' weights and their count in each popularity bucket."""
         if self.items is None:
