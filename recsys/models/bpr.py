@@ -22,6 +22,16 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return OPTIMIZERS[name](params, lr=lr)
 
 
+def _scores(u, i, x_uj, neg_penalty, b_i, b_j):
+    """x_ui, x_uj and the squared norms of the positives' (|u|^2 + |i|^2) and negatives'
+    parameters, with the item biases added where there are any."""
+    x_ui = (u * i).sum(1)
+    penalty = u.pow(2).sum(1) + i.pow(2).sum(1)
+    if b_i is None:
+        return x_ui, x_uj, penalty, neg_penalty
+    return x_ui + b_i, x_uj + b_j, penalty + b_i.pow(2), neg_penalty + b_j.pow(2)
+
+
 def bpr_loss(
     u: torch.Tensor,
     i: torch.Tensor,
@@ -45,14 +55,9 @@ def bpr_loss(
     if j.dim() == 2:
         j = j.unsqueeze(1)
         b_j = None if b_j is None else b_j.unsqueeze(1)
-    x_ui = (u * i).sum(1)
-    x_uj = torch.einsum("bk,bnk->bn", u, j)
-    penalty = u.pow(2).sum(1) + i.pow(2).sum(1)
-    neg_penalty = j.pow(2).sum(2)
-    if b_i is not None:
-        x_ui, x_uj = x_ui + b_i, x_uj + b_j
-        penalty = penalty + b_i.pow(2)
-        neg_penalty = neg_penalty + b_j.pow(2)
+    x_ui, x_uj, penalty, neg_penalty = _scores(
+        u, i, torch.einsum("bk,bnk->bn", u, j), j.pow(2).sum(2), b_i, b_j
+    )
     ranking = -F.logsigmoid(x_ui.unsqueeze(1) - x_uj).mean(1)
     if pair_weight is not None:
         ranking = ranking * pair_weight
@@ -72,14 +77,7 @@ def bpr_loss_shared(
     """``bpr_loss`` with negatives shared by the batch: ``u, i`` ``(B, k)``, ``j`` ``(S, k)``,
     ``b_i`` ``(B,)``, ``b_j`` ``(S,)``, ``mask`` ``(B, S)`` bool (False: leave that pair and
     negative out). Each pair's means over negatives run over its kept negatives only."""
-    x_ui = (u * i).sum(1)
-    x_uj = u @ j.T
-    penalty = u.pow(2).sum(1) + i.pow(2).sum(1)
-    neg_penalty = j.pow(2).sum(1)
-    if b_i is not None:
-        x_ui, x_uj = x_ui + b_i, x_uj + b_j
-        penalty = penalty + b_i.pow(2)
-        neg_penalty = neg_penalty + b_j.pow(2)
+    x_ui, x_uj, penalty, neg_penalty = _scores(u, i, u @ j.T, j.pow(2).sum(1), b_i, b_j)
     keep = mask.to(u.dtype)
     count = keep.sum(1).clamp(min=1)
     ranking = (F.softplus(x_uj - x_ui.unsqueeze(1)) * keep).sum(1) / count
