@@ -86,6 +86,40 @@ def test_cg_converges_to_cholesky():
     torch.testing.assert_close(many, exact, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("targets", [False, True])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_cpu_kernel_matches_batched_cg(steps, targets):
+    """float32 on the CPU runs the row-by-row kernel (als_cpu); float64 the padded batches:
+    the same CG iterates, to float32 precision, with and without Rel-MF targets."""
+    conf, rng = random_problem(n_users=60, n_items=40, seed=3)
+    k = 8
+    other = rng.standard_normal((conf.shape[1], k))
+    start = rng.standard_normal((conf.shape[0], k))
+    target = 1 + rng.random(conf.nnz)
+    results = []
+    for dtype in (torch.float32, torch.float64):
+        csr = TorchCSR.from_scipy(conf, dtype=dtype)
+        csr.target = torch.from_numpy(target).to(dtype) if targets else None
+        reg = row_regularization(csr.counts, conf.shape[1], 0.5, 0.7, 0.0, dtype)
+        o, s = torch.from_numpy(other).to(dtype), torch.from_numpy(start).to(dtype)
+        results.append(solve_cg(csr, o, s, reg, 0.7, steps=steps, budget=100).double())
+    kernel, batched = results
+    assert torch.linalg.norm(batched - torch.from_numpy(start)) > 0.1  # the step moved
+    torch.testing.assert_close(kernel, batched, rtol=2e-4, atol=2e-5)
+
+
+def test_cpu_kernel_converges_to_dense_closed_form():
+    conf, rng = random_problem(seed=4)
+    k = 6
+    other = rng.standard_normal((conf.shape[1], k))
+    csr = TorchCSR.from_scipy(conf)
+    reg = row_regularization(csr.counts, conf.shape[1], 0.1, 1.0, 0.0)
+    start = torch.zeros(conf.shape[0], k)
+    ours = solve_cg(csr, torch.from_numpy(other).float(), start, reg, 1.0, steps=3 * k)
+    want = dense_half_step(conf, other, 0.1, 1.0, 0.0)
+    np.testing.assert_allclose(ours.numpy(), want, rtol=1e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("nu", [0.0, 1.0])
 def test_loss_matches_dense(nu):
     conf, rng = random_problem(seed=2)

@@ -118,18 +118,16 @@ class ALS(ClosedFormModule):
 
     def sweep(self) -> None:
         """One epoch: solve all users, then all items."""
-        self.user_factors.copy_(
-            self._solve(self._by_user, self.item_factors, self.user_factors, self._reg_users)
-        )
-        self.item_factors.copy_(
-            self._solve(self._by_item, self.user_factors, self.item_factors, self._reg_items)
-        )
+        self._solve(self._by_user, self.item_factors, self.user_factors, self._reg_users)
+        self._solve(self._by_item, self.user_factors, self.item_factors, self._reg_items)
 
-    def _solve(self, csr, other, current, reg):
+    def _solve(self, csr, other, current, reg) -> None:
+        """New factors for the rows of ``csr``, written into ``current``."""
         h = self.hparams
         if h.solver == "cholesky":
-            return solve_cholesky(csr, other, reg, h.alpha0, h.budget)
-        return solve_cg(csr, other, current, reg, h.alpha0, h.cg_steps, h.budget)
+            current.copy_(solve_cholesky(csr, other, reg, h.alpha0, h.budget))
+        else:
+            solve_cg(csr, other, current, reg, h.alpha0, h.cg_steps, h.budget, in_place=True)
 
     def loss(self) -> float:
         """The training objective at the current factors (float64)."""

@@ -33,7 +33,7 @@ class TorchCSR:
     """A CSR matrix as tensors on a device, plus a CPU copy of ``indptr`` for chunking."""
 
     indptr: torch.Tensor  # (n_rows + 1,) int64
-    indices: torch.Tensor  # (nnz,) int64
+    indices: torch.Tensor  # (nnz,) int32 (int64 past 2^31 columns)
     data: torch.Tensor  # (nnz,) float
     shape: tuple[int, int]
     indptr_cpu: np.ndarray
@@ -46,9 +46,10 @@ class TorchCSR:
         m = m.tocsr()
         m.sort_indices()
         indptr = np.asarray(m.indptr, dtype=np.int64)
+        index_type = np.int32 if m.shape[1] <= np.iinfo(np.int32).max else np.int64
         return cls(
             torch.from_numpy(indptr).to(device),
-            torch.from_numpy(np.asarray(m.indices, dtype=np.int64)).to(device),
+            torch.from_numpy(np.asarray(m.indices, dtype=index_type)).to(device),
             torch.from_numpy(np.asarray(m.data)).to(device=device, dtype=dtype),
             m.shape,
             indptr,
@@ -128,15 +129,19 @@ def solve_cg(
     alpha0: float,
     steps: int = 3,
     budget: int = 1 << 24,
+    in_place: bool = False,
 ) -> torch.Tensor:
     """Conjugate-gradient steps on every row's normal equations, warm-started from ``current``.
 
     Matrix-free: ``A_u v = alpha0 Y^T Y v + lambda_u v + sum_i (c_ui - alpha0)(y_i . v) y_i``.
-    Same arguments as ``solve_cholesky``, plus ``current`` ``(n_rows, k)`` and ``steps``.
+    Same arguments as ``solve_cholesky``, plus ``current`` ``(n_rows, k)``, ``steps``, and
+    ``in_place``: write the result into ``current`` (no copy of the factors) and return it.
     """
     k = other.shape[1]
     gram = alpha0 * (other.T @ other)
-    out = current.clone()
+    out = current if in_place else current.clone()
+    if other.device.type == "cpu" and other.dtype == torch.float32:
+        return _solve_cg_cpu(csr, other, out, gram, reg, alpha0, steps)
     for rows, y, c, cp in _padded_rows(csr, other, budget // k, budget // k):
         w = (c - alpha0).unsqueeze(2)
         lam = reg[rows, None].to(other.dtype)
@@ -161,6 +166,27 @@ def solve_cg(
             p = r + beta[:, None] * p
             rs = rs_new
         out[rows] = x
+    return out
+
+
+def _solve_cg_cpu(csr, other, out, gram, reg, alpha0, steps):
+    """``solve_cg`` on the CPU in float32: the row-by-row kernel ``als_cpu.cg_rows``."""
+    from recsys.models.als_cpu import cg_rows
+
+    f32 = np.float32
+    target = np.empty(0, f32) if csr.target is None else csr.target.numpy().astype(f32)
+    cg_rows(
+        csr.indptr.numpy(),
+        csr.indices.numpy(),
+        csr.data.numpy().astype(f32, copy=False),
+        target,
+        out.numpy(),
+        other.contiguous().numpy(),
+        gram.contiguous().numpy(),
+        reg.numpy().astype(f32, copy=False),
+        f32(alpha0),
+        steps,
+    )
     return out
 
 
