@@ -85,6 +85,23 @@ def test_topk_matches_brute_force_order(ties):
         assert items[u].tolist() == brute_rank(scores[u], set())[:12]
 
 
+def test_topk_ties_inside_and_at_the_border_match_brute_force():
+    """Rows whose ties lie within the top k (reordered by index) and rows tied at the k-th
+    place (re-ranked over all items), mixed in one batch."""
+    rng = np.random.default_rng(1)
+    scores = rng.standard_normal((40, 50)).astype(np.float32)
+    scores[::3, 10:20] = 5.0  # ten tied best items, k = 12: ties inside the top k
+    scores[1::3, 5:45] = 3.0  # forty tied best items: ties at the border
+    scores[2::6, :] = float("-inf")
+    scores[2::6, 7] = 1.0  # one valid item only
+    items, valid = topk(torch.from_numpy(scores), 12)
+    for u in range(40):
+        want = brute_rank(scores[u], set())[:12]
+        n_valid = int(np.isfinite(scores[u]).sum())
+        assert items[u, :n_valid].tolist() == want[:n_valid]
+        assert valid[u].tolist() == [True] * min(n_valid, 12) + [False] * (12 - min(n_valid, 12))
+
+
 def test_topk_marks_excluded_slots_invalid():
     scores = torch.tensor([[1.0, float("-inf"), 3.0, float("-inf")]])
     items, valid = topk(scores, 4)

@@ -12,6 +12,8 @@ from recsys.errors import RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
 
+SCORE_BLOCK = 1 << 22  # scores per block of users in recommend (16 MiB of float32)
+
 
 class RecommenderModule(L.LightningModule):
     """Base class of all models (users are rows, items are columns).
@@ -92,9 +94,16 @@ class RecommenderModule(L.LightningModule):
         """Top-k item indices ``(B, k)`` and their scores, best first, ties by item index.
 
         With ``exclude_seen`` the users' training items are left out; slots with no item
-        left hold index -1 and score -inf.
+        left hold index -1 and score -inf. Users are scored in blocks of at most
+        ``SCORE_BLOCK`` scores (on a CPU, a block that the allocator reuses instead of
+        mapping fresh pages for each is several times faster).
         """
         users = users.to(self.device)
+        block = SCORE_BLOCK if self.device.type == "cpu" else 16 * SCORE_BLOCK
+        rows_per_block = max(1, block // self.n_items)
+        if len(users) > rows_per_block:
+            parts = [self.recommend(b, k, exclude_seen) for b in users.split(rows_per_block)]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         scores = self._adjust(self.score(users))
         if exclude_seen and self.seen is not None:
             rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
@@ -183,7 +192,7 @@ class RecommenderModule(L.LightningModule):
             self.seen = sp.csr_matrix((data, indices, indptr), shape=(self.n_users, self.n_items))
 
 
-class _EpochStep(torch.optim.Optimizer):
+class EpochStep(torch.optim.Optimizer):
     """A stand-in optimizer whose ``step(closure)`` just runs the closure.
 
     Closed-form models (ALS, popularity) compute their update themselves; running it as an
@@ -214,4 +223,4 @@ class ClosedFormModule(RecommenderModule):
         self.optimizers().step(closure=self.fit_epoch)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return _EpochStep(list(self.buffers()))
+        return EpochStep(list(self.buffers()))
