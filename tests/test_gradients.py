@@ -67,6 +67,60 @@ def test_bpr_loss_with_several_negatives_matches_brute_force():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_hogwild_kernel_step_is_the_sgd_step_of_bpr_loss(bias):
+    """User 0 has item 0 of 2, so a triple is (0, 0, 1), or skipped when the negative drawn
+    is item 0; one kernel step must equal torch's SGD step on bpr_loss of that triple."""
+    import numba
+
+    from recsys.models.bpr_cpu import sgd_epoch
+
+    g = torch.Generator().manual_seed(1)
+    users, items, indptr = (np.array(a, dtype=np.int64) for a in ([0], [0], [0, 1]))
+    lr, reg = 0.1, 0.03
+    numba.set_num_threads(1)
+    try:
+        outcomes = set()
+        for seed in range(8):
+            u0 = torch.randn(1, 3, generator=g)
+            v0 = torch.randn(2, 3, generator=g)
+            b0 = torch.randn(2, generator=g) if bias else torch.empty(0)
+            u, v, b = u0.clone(), v0.clone(), b0.clone()
+            loss, skipped = sgd_epoch(
+                users, items, indptr, u.numpy(), v.numpy(), b.numpy(), lr, reg, 1, True, seed
+            )
+            outcomes.add(int(skipped))
+            if skipped:
+                assert torch.equal(u, u0) and torch.equal(v, v0) and torch.equal(b, b0)
+                continue
+            params = [
+                p.clone().requires_grad_() for p in (u0, v0, b0 if bias else None) if p is not None
+            ]
+            bu, bv = params[0], params[1]
+            bb = params[2] if bias else None
+            want = bpr_loss(
+                bu[[0]],
+                bv[[0]],
+                bv[[1]],
+                None if bb is None else bb[[0]],
+                None if bb is None else bb[[1]],
+                reg,
+            )
+            torch.optim.SGD(params, lr=lr).zero_grad()
+            want.backward()
+            torch.optim.SGD(params, lr=lr).step()
+            assert loss == pytest.approx(
+                want.item() - reg * float((u0**2).sum() + (v0**2).sum() + (b0**2).sum()), rel=1e-5
+            )
+            torch.testing.assert_close(u, bu.detach(), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(v, bv.detach(), rtol=1e-5, atol=1e-6)
+            if bias:
+                torch.testing.assert_close(b, bb.detach(), rtol=1e-5, atol=1e-6)
+        assert outcomes == {0, 1}  # both cases were seen
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
 def test_shared_negative_bpr_loss_matches_brute_force_over_kept_pairs():
     g = torch.Generator().manual_seed(2)
     B, S, k = 6, 4, 3

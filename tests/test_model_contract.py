@@ -132,6 +132,28 @@ class TestBPRSharedNegatives(ModelContract):
     epochs = 5
 
 
+class TestBPRHogwild(ModelContract):
+    """Per-triple SGD kernel; on one thread, so that a seed fixes the result."""
+
+    model = "bpr"
+    overrides = ("model.optimizer=hogwild", "model.item_bias=true", "model.lr=0.05")
+    epochs = 5
+
+    @pytest.fixture(autouse=True)
+    def one_thread(self):
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        yield
+        numba.set_num_threads(before)
+
+    def fit(self, tmp_path, device: str = "cpu", seed: int = 3):
+        if device != "cpu":
+            pytest.skip("optimizer=hogwild runs on the CPU only")
+        return super().fit(tmp_path, device, seed)
+
+
 class TestWMF(ModelContract):
     model = "wmf"
     overrides = ("model.batch_users=32",)

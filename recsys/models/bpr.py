@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recsys.models.base import RecommenderModule
+from recsys.models.base import EpochStep, RecommenderModule
 from recsys.models.sampling import TripleSampler
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
@@ -100,7 +101,12 @@ class BPR(RecommenderModule):
 
     Args:
         factors: embedding size k.
-        lr, optimizer (``adam``, ``adagrad``, ``sgd``), regularization: training.
+        lr, optimizer (``adam``, ``adagrad``, ``sgd``, ``hogwild``), regularization: training.
+            ``hogwild`` (CPU only) is per-triple SGD on all threads without locks, as in
+            implicit's BPR (kernel ``bpr_cpu.sgd_epoch``; implicit draws negatives by
+            ``popularity``): the fastest on a CPU, for one negative per pair and no
+            correction; with more than one thread, runs with the same seed differ slightly
+            (concurrent updates).
         batch_size: positive pairs per optimizer step.
         samples_per_epoch: positive pairs per epoch; None = number of training interactions.
         n_negatives: negatives drawn for each positive pair (1 = classic BPR; BARS's tuned
@@ -136,8 +142,15 @@ class BPR(RecommenderModule):
         super().__init__(n_users, n_items)
         if correction not in ("none", "ipw"):
             raise ValueError(f"model.correction must be 'none' or 'ipw', got {correction!r}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}")
+        if optimizer not in (*OPTIMIZERS, "hogwild"):
+            raise ValueError(f"model.optimizer must be one of {[*OPTIMIZERS, 'hogwild']}")
+        if optimizer == "hogwild" and (
+            n_negatives != 1 or shared_negatives or correction != "none"
+        ):
+            raise ValueError(
+                "model.optimizer=hogwild takes one negative per pair and no correction "
+                "(n_negatives=1, shared_negatives=false, correction=none)"
+            )
         if n_negatives < 1:
             raise ValueError(f"model.n_negatives must be at least 1, got {n_negatives}")
         self.save_hyperparameters(logger=False)
@@ -145,21 +158,55 @@ class BPR(RecommenderModule):
         self.item_emb = nn.Parameter(torch.randn(n_items, factors) * init_std)
         self.item_bias = nn.Parameter(torch.zeros(n_items)) if item_bias else None
         self.sampler: TripleSampler | None = None
+        self.automatic_optimization = optimizer != "hogwild"
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
         h = self.hparams
+        if h.optimizer == "hogwild" and self.device.type != "cpu":
+            raise ValueError(
+                f"model.optimizer=hogwild runs on the CPU, the model is on {self.device}; "
+                "use model.optimizer=adam on a GPU"
+            )
         self.sampler = TripleSampler(self.seen, self.device, h.negatives, h.reject_seen)
+        self._pairs32 = None
         self._inv_theta = None
         if h.correction == "ipw":
             theta = self.trainer.datamodule.propensity.theta
             self._inv_theta = torch.from_numpy(1.0 / theta).float().to(self.device)
 
     def steps_per_epoch(self) -> int:
+        if self.hparams.optimizer == "hogwild":
+            return 1  # the whole epoch is one kernel call
         n = self.hparams.samples_per_epoch or self.seen.nnz
         return max(1, math.ceil(n / self.hparams.batch_size))
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def _hogwild_epoch(self) -> None:
+        from recsys.models.bpr_cpu import sgd_epoch
+
+        h, s = self.hparams, self.sampler
+        n = h.samples_per_epoch or s.nnz
+        if self._pairs32 is None:  # int32 copies: half the memory traffic of the samples
+            self._pairs32 = tuple(a.numpy().astype(np.int32) for a in (s.users, s.items, s.indptr))
+        empty = torch.empty(0)
+        loss, skipped = sgd_epoch(
+            *self._pairs32,
+            self.user_emb.detach().numpy(),
+            self.item_emb.detach().numpy(),
+            (empty if self.item_bias is None else self.item_bias.detach()).numpy(),
+            h.lr,
+            h.regularization,
+            n,
+            h.reject_seen,
+            int(torch.randint(2**31 - 1, ()).item()),  # follows the run's seed
+            h.negatives == "popularity",
+        )
+        self.log("train/loss", loss / max(n - skipped, 1), on_step=False, on_epoch=True)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        if self.hparams.optimizer == "hogwild":
+            self.optimizers().step(closure=self._hogwild_epoch)
+            return None
         h, b = self.hparams, self.item_bias
         if h.shared_negatives:
             users, pos, neg, mask = self.sampler.sample_shared(h.batch_size, h.n_negatives)
@@ -188,6 +235,8 @@ class BPR(RecommenderModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.hparams.optimizer == "hogwild":
+            return EpochStep(list(self.parameters()))
         return make_optimizer(self.hparams.optimizer, self.parameters(), self.hparams.lr)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
