@@ -65,11 +65,12 @@ class TripleSampler:
         neg = self._negatives(n * n_negatives, generator)
         if self.reject_seen:
             neg_users = users.repeat_interleave(n_negatives) if n_negatives > 1 else users
-            for _ in range(self.max_rounds):
-                bad = torch.nonzero(self.seen(neg_users, neg)).squeeze(1)
+            bad = torch.nonzero(self.seen(neg_users, neg)).squeeze(1)
+            for _ in range(self.max_rounds):  # redraw, and check, only the rejected ones
                 if len(bad) == 0:
                     break
                 neg[bad] = self._negatives(len(bad), generator)
+                bad = bad[self.seen(neg_users[bad], neg[bad])]
         return users, pos, (neg if n_negatives == 1 else neg.view(n, n_negatives))
 
     def sample_shared(
