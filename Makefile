@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export RECSYS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean bench
 
 $(BIN)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache .ruff_cache
+
+bench: install  ## ours against implicit on a synthetic matrix (benchmarks/README.md); ARGS="--device cuda" on a GPU
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/bench_implicit.py $(ARGS)
