@@ -34,22 +34,11 @@ def _below(r: np.uint64, n: int) -> np.int64:
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def _steps(
-    users,
-    items,
-    indptr,
-    user_emb,
-    item_emb,
-    item_bias,
-    rate,
-    two_reg,
-    n,
-    reject_seen,
-    popular,
-    seed,
-):
+def _steps(pairs, tables, rate, two_reg, n, reject_seen, popular, seed):
     """``n`` triples' steps on one thread (see ``sgd_epoch``): (summed loss, skipped).
     Random numbers: xorshift64* seeded by ``seed``, its high and low 32 bits per triple."""
+    users, items, indptr = pairs
+    user_emb, item_emb, item_bias = tables
     nnz = users.shape[0]
     n_items, k = item_emb.shape
     with_bias = item_bias.shape[0] > 0
@@ -132,60 +121,30 @@ def sgd_epoch(
     """
     if max(users.shape[0], item_emb.shape[0]) >= 2**32:
         raise ValueError("hogwild BPR draws 32-bit indices: at most 2^32 pairs and items")
+    n_chunks = max(get_num_threads(), -(-n_samples // CHUNK))
     with parallel_chunksize(1):  # one chunk at a time to whichever thread is free
         return _parallel_epoch(
-            users,
-            items,
-            indptr,
-            user_emb,
-            item_emb,
-            item_bias,
-            lr,
-            regularization,
+            (users, items, indptr),
+            (user_emb, item_emb, item_bias),
+            np.float32(lr),
+            np.float32(2.0 * regularization),
             n_samples,
             reject_seen,
-            seed,
             popularity_negatives,
-            max(get_num_threads(), -(-n_samples // CHUNK)),
+            seed,
+            n_chunks,
         )
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _parallel_epoch(
-    users,
-    items,
-    indptr,
-    user_emb,
-    item_emb,
-    item_bias,
-    lr,
-    regularization,
-    n_samples,
-    reject_seen,
-    seed,
-    popularity_negatives,
-    n_chunks,
-):
+def _parallel_epoch(pairs, tables, rate, two_reg, n_samples, reject_seen, popular, seed, n_chunks):
     """``sgd_epoch`` in ``n_chunks`` chunks of the samples, chunk t seeded ``seed + t``."""
     per_chunk = (n_samples + n_chunks - 1) // n_chunks
     losses = np.zeros(n_chunks)
     skips = np.zeros(n_chunks, dtype=np.int64)
-    rate = np.float32(lr)
-    two_reg = np.float32(2.0 * regularization)
     for t in prange(n_chunks):
         n = max(0, min(per_chunk, n_samples - t * per_chunk))
         losses[t], skips[t] = _steps(
-            users,
-            items,
-            indptr,
-            user_emb,
-            item_emb,
-            item_bias,
-            rate,
-            two_reg,
-            n,
-            reject_seen,
-            popularity_negatives,
-            seed + t,
+            pairs, tables, rate, two_reg, n, reject_seen, popular, seed + t
         )
     return losses.sum(), skips.sum()
