@@ -1,4 +1,4 @@
-"""The CPU kernel of the ALS conjugate-gradient half-step (numba, one thread per chunk of rows).
+"""The CPU kernel of the ALS conjugate-gradient half-step (numba; rows spread over threads).
 
 Same equations and the same arithmetic as ``als_solvers.solve_cg`` (see there), row by row
 instead of in padded batches: each row's observed entries are read straight from the CSR and
@@ -28,7 +28,8 @@ def cg_rows(
     """``steps`` CG steps on every row's normal equations, updating ``x`` ``(n_rows, k)`` in
     place. ``indptr, indices, conf`` the rows' CSR, ``target`` ``(nnz,)`` the observed
     targets (empty: all 1), ``y`` ``(n_other, k)``, ``gram`` = alpha0 Y^T Y ``(k, k)``,
-    ``reg`` ``(n_rows,)`` lambda per row; all float32 (``alpha0`` too), indices int64."""
+    ``reg`` ``(n_rows,)`` lambda per row; all float32 (``alpha0`` too); ``indices`` int32 or
+    int64."""
     n_rows, k = x.shape
     with_target = target.shape[0] > 0
     for u in prange(n_rows):

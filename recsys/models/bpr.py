@@ -186,8 +186,10 @@ class BPR(RecommenderModule):
 
         h, s = self.hparams, self.sampler
         n = h.samples_per_epoch or s.nnz
-        if self._pairs32 is None:  # int32 copies: half the memory traffic of the samples
-            self._pairs32 = tuple(a.numpy().astype(np.int32) for a in (s.users, s.items, s.indptr))
+        if self._pairs32 is None:  # int32 copies where they fit: half the memory traffic
+            small = s.nnz < 2**31 and self.n_items < 2**31 and self.n_users < 2**31
+            kind = np.int32 if small else np.int64
+            self._pairs32 = tuple(a.numpy().astype(kind) for a in (s.users, s.items, s.indptr))
         empty = torch.empty(0)
         loss, skipped = sgd_epoch(
             *self._pairs32,

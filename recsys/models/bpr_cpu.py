@@ -1,9 +1,11 @@
 """The CPU kernel of BPR's ``hogwild`` optimizer: per-triple SGD on all threads, lock-free.
 
-Each thread draws its share of triples (a training pair, uniformly, and a negative item)
-and applies the SGD step of ``bpr.bpr_loss`` for that one triple at once, without locks
-(Hogwild, Recht et al. 2011; the scheme of implicit's BPR). With one thread the result is
-determined by the seed; with more, concurrent updates make runs differ slightly.
+Triples (a training pair, drawn uniformly, and a negative item) are drawn in chunks, each
+from its own seeded generator; every thread takes chunks as it comes free and applies, for
+one triple at a time, the SGD step of ``bpr.bpr_loss`` on that triple, without locks
+(Hogwild, Recht et al. 2011; the scheme of implicit's BPR). The triples drawn depend on the
+seed only; with one thread so does the result, with more, concurrent updates make runs
+differ slightly.
 """
 
 from __future__ import annotations
