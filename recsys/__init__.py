@@ -5,3 +5,11 @@ Conventions used everywhere: users are rows, items are columns; ``Interactions.m
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+from omegaconf import OmegaConf as _OmegaConf
+
+# paths.root_dir: the working directory at start-up. Hydra's ${hydra:runtime.cwd} is not set
+# yet when a multirun (`recsys-train -m ...`) resolves its sweep directory.
+_OmegaConf.register_new_resolver("recsys_cwd", _os.getcwd, replace=True)

@@ -24,6 +24,7 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictCon
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.runtime.cwd = str(output_dir)
+        cfg.paths.root_dir = str(output_dir)
         cfg.hydra.job.num = 0
     HydraConfig().set_config(cfg)
     with open_dict(cfg):

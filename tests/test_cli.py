@@ -134,3 +134,21 @@ def test_own_event_log_from_a_config_file_the_user_writes(tmp_path):
     assert 0 <= metrics["test/ndcg@20"] <= 1
     per_user = pd.read_parquet(run_dir / "per_user_metrics.parquet")
     assert per_user["user"].str.startswith("reader").all()
+
+
+def test_grid_multirun_runs_every_combination(tmp_path):
+    """``recsys-train -m``: one run directory per combination, each complete."""
+    proc = run(
+        "recsys-train", "-m", "model.factors=4,8", "trainer.max_epochs=2",
+        "data.n_users=200", "data.n_items=100", "trainer.enable_progress_bar=false",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    factors = []
+    for job in sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()):
+        assert (job / "metrics.json").is_file()
+        factors.append(
+            yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["model"]["factors"]
+        )
+    assert factors == [4, 8]
