@@ -15,8 +15,11 @@ from recsys.runner import CONFIG_DIR, build_datamodule, data_config, user_errors
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
+def train(
+    cfg: DictConfig, callbacks: list[L.Callback] | None = None
+) -> tuple[float | None, dict[str, float]]:
     """Run one experiment; returns (value of ``optimized_metric``, test metrics).
+    ``callbacks`` are added to the config's (e.g. a sweep's pruning callback).
 
     Writes into ``cfg.paths.output_dir``: ``tensorboard/``, ``checkpoints/``,
     ``metrics.json`` and ``per_user_metrics.parquet`` (Hydra writes ``.hydra/``).
@@ -36,7 +39,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
         log.warning("no validation data: keeping the last epoch's checkpoint")
         with open_dict(cfg):
             cfg.callbacks.model_checkpoint.monitor = None
-    callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()]
+    callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()] + (callbacks or [])
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     extra = {} if dm.has_validation else {"limit_val_batches": 0}
     if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
@@ -53,7 +56,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict[str, float]]:
     metrics = write_outputs(model, dm, cfg.paths.output_dir)
 
     for lg in trainer.loggers:
-        lg.log_hyperparams(_hparams(cfg), metrics=metrics)
+        lg.log_hyperparams(hparams_of(cfg), metrics=metrics)
         lg.save()
 
     name = cfg.get("optimized_metric")
@@ -78,7 +81,7 @@ def _log_data(trainer, dm) -> None:
             writer.add_histogram("data/train_confidence", dm.train_confidence.data)
 
 
-def _hparams(cfg: DictConfig) -> dict:
+def hparams_of(cfg: DictConfig) -> dict:
     """The run's choices for TensorBoard's HParams tab (nested keys joined by '/')."""
     keep = ("seed", "data", "split", "confidence", "model")
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keep[1:] if k in cfg}

@@ -1,0 +1,164 @@
+"""``recsys-sweep hparams_search=<name>``: an Optuna search over ``recsys-train`` runs.
+
+The study lives in ``<sweep_dir>/study.db`` (SQLite) and every trial in
+``<sweep_dir>/trial_<number>/``, a complete run directory. Running the same command again
+resumes: finished trials (complete or pruned) are kept, a trial that was killed is failed
+(once its heartbeat is ``grace_period`` seconds old) and run again with its parameters, and
+the sweep stops when ``n_trials`` trials have finished. Each trial reports the validation
+value of ``metric`` after every validation epoch, so the pruner can stop poor trials early.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import hydra
+import lightning as L
+import optuna
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from recsys.errors import RecsysError
+from recsys.runner import CONFIG_DIR, compose_run_config, user_errors
+
+log = logging.getLogger(__name__)
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class OptunaPruning(L.Callback):
+    """Reports ``monitor`` to an Optuna trial after each validation epoch (step = epoch) and
+    stops the run with ``optuna.TrialPruned`` when the trial's pruner says so, first logging
+    ``hparams`` with the last value (and ``pruned`` = 1) so that TensorBoard's HParams tab
+    lists pruned trials too."""
+
+    def __init__(self, trial: optuna.trial.Trial, monitor: str, hparams: dict) -> None:
+        self.trial, self.monitor, self.hparams = trial, monitor, hparams
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        self.trial.report(value, step=trainer.current_epoch)
+        if self.trial.should_prune():
+            for lg in trainer.loggers:
+                lg.log_hyperparams(self.hparams, metrics={self.monitor: value, "pruned": 1.0})
+                lg.save()
+            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.monitor} {value:.4f}")
+
+
+def suggest(trial: optuna.trial.Trial, name: str, spec: dict):
+    """One parameter from its search-space entry: ``{type: float|int, low, high, log, step}``
+    or ``{type: categorical, choices: [...]}``."""
+    kind = spec.get("type")
+    if kind == "float":
+        return trial.suggest_float(
+            name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step")
+        )
+    if kind == "int":
+        return trial.suggest_int(
+            name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step", 1)
+        )
+    if kind == "categorical":
+        return trial.suggest_categorical(name, list(spec["choices"]))
+    raise RecsysError(
+        f"hparams_search.params.{name}: type must be float, int or categorical, got {kind!r}"
+    )
+
+
+def sweep_config(overrides: list[str]) -> DictConfig:
+    """``configs/sweep.yaml`` with the command line's ``overrides``."""
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("sweep", overrides=overrides)
+    if cfg.get("hparams_search") is None:
+        raise RecsysError("choose a search space: recsys-sweep hparams_search=<name> "
+                          "(configs/hparams_search/)")  # fmt: skip
+    return cfg
+
+
+def run_sweep(cfg: DictConfig) -> optuna.Study:
+    """Create or load the study of ``cfg`` and run trials until ``n_trials`` have finished."""
+    from recsys.train import hparams_of, train
+
+    search = cfg.hparams_search
+    sweep_dir = Path(cfg.sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{sweep_dir / 'study.db'}",
+        heartbeat_interval=cfg.heartbeat_interval,
+        grace_period=cfg.grace_period,
+        failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+    )
+    study = optuna.create_study(
+        study_name=search.name,
+        storage=storage,
+        direction=search.direction,
+        sampler=hydra.utils.instantiate(search.sampler),
+        pruner=hydra.utils.instantiate(search.pruner),
+        load_if_exists=True,
+    )
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    log.info("study %s in %s: %d of %d trials finished", search.name, sweep_dir, done,
+             search.n_trials)  # fmt: skip
+    base = [*search.train_overrides, f"optimized_metric={search.metric}"]
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        params = {name: suggest(trial, name, spec) for name, spec in search.params.items()}
+        run_dir = sweep_dir / f"trial_{trial.number:03d}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        overrides = [*base, *(f"{k}={v}" for k, v in params.items())]
+        log.info("trial %d: %s", trial.number, " ".join(overrides[len(base) :]))
+        run_cfg = compose_run_config("train", overrides, run_dir)
+        (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+        (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(run_cfg, resolve=True))
+        (run_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
+        pruning = OptunaPruning(trial, search.metric, hparams_of(run_cfg))
+        value, metrics = train(run_cfg, callbacks=[pruning])
+        if value is None:
+            raise RecsysError(f"trial {trial.number} did not compute {search.metric}")
+        for name, v in metrics.items():
+            trial.set_user_attr(name, v)
+        log.info("trial %d: %s = %.6f", trial.number, search.metric, value)
+        return value
+
+    if done < search.n_trials:
+        stop = optuna.study.MaxTrialsCallback(search.n_trials, states=FINISHED)
+        study.optimize(objective, callbacks=[stop], gc_after_trial=True)
+    write_summary(study, sweep_dir)
+    return study
+
+
+def write_summary(study: optuna.Study, sweep_dir: Path) -> None:
+    """``trials.csv`` (one row per trial) in the sweep folder, and the best trial in the log."""
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
+    frame.to_csv(sweep_dir / "trials.csv", index=False)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if finished:
+        best = study.best_trial
+        log.info("best trial %d: value %.6f, %s; run %s", best.number, best.value,
+                 best.params, best.user_attrs.get("run_dir"))  # fmt: skip
+    log.info("%d trials in %s (trials.csv); TensorBoard: tensorboard --logdir %s",
+             len(frame), sweep_dir, sweep_dir)  # fmt: skip
+
+
+@user_errors
+def main(argv: list[str] | None = None) -> None:
+    cfg = sweep_config(list(sys.argv[1:] if argv is None else argv))
+    Path(cfg.sweep_dir).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(Path(cfg.sweep_dir) / "sweep.log")],
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_sweep(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""recsys-sweep: an Optuna search that is killed half-way and resumed by the same command,
+with every trial in TensorBoard's HParams tab."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from recsys.sweep import suggest, sweep_config
+
+BIN = Path(sys.executable).parent
+N_TRIALS = 6
+COMMAND = [
+    str(BIN / "recsys-sweep"),
+    "hparams_search=synthetic_als",
+    f"hparams_search.n_trials={N_TRIALS}",
+    "heartbeat_interval=1",
+    "grace_period=2",
+    # each trial's recsys-train overrides (quoted: they hold '=')
+    "hparams_search.train_overrides=['trainer.enable_progress_bar=false','data.n_users=300',"
+    "'data.n_items=150']",
+]
+
+
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return study.get_trials(states=states)
+
+
+def load(sweep_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name="synthetic_als", storage=f"sqlite:///{sweep_dir}/study.db")
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """The sweep started, killed (SIGKILL) once two trials have finished, then the same
+    command again; returns the folder and the trials finished before the kill."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    sweep_dir = cwd / "logs" / "sweeps" / "synthetic_als"
+    command = COMMAND
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    before: list[optuna.trial.FrozenTrial] = []
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if (sweep_dir / "study.db").is_file():
+            try:
+                before = finished(load(sweep_dir))
+            except KeyError:  # the study is not created yet
+                continue
+            if len(before) >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr.read()[-3000:])
+    assert 2 <= len(before) < N_TRIALS
+    time.sleep(3)  # past the grace period: the killed trial's heartbeat is stale
+    again = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    return sweep_dir, before, again
+
+
+def test_resumed_sweep_finishes_without_repeating_trials(killed_and_resumed):
+    sweep_dir, before, again = killed_and_resumed
+    study = load(sweep_dir)
+    after = finished(study)
+    assert len(after) == N_TRIALS
+    by_number = {t.number: t for t in after}
+    for t in before:  # kept as they were, not run again
+        assert by_number[t.number].params == t.params and by_number[t.number].value == t.value
+    assert f"{len(before)} of {N_TRIALS} trials finished" in again.stderr
+    started = re.findall(r"- trial \d+: [\w.]+=", again.stderr)
+    assert len(started) == N_TRIALS - len(before)  # only the missing trials ran
+    for t in study.get_trials(states=(optuna.trial.TrialState.FAIL,)):  # killed mid-run:
+        assert any(f.params == t.params for f in after)  # run again with its parameters
+    assert (sweep_dir / "trials.csv").is_file()
+
+
+def test_every_finished_trial_is_in_the_hparams_tab(killed_and_resumed):
+    sweep_dir, _, _ = killed_and_resumed
+    study = load(sweep_dir)
+    seen = 0
+    for t in finished(study):
+        run_dir = Path(t.user_attrs["run_dir"])
+        acc = EventAccumulator(str(run_dir / "tensorboard"))
+        acc.Reload()
+        content = acc.PluginTagToContent("hparams")
+        assert "_hparams_/session_start_info" in content, run_dir
+        start = content["_hparams_/session_start_info"]
+        assert b"model/regularization" in start and b"max_epochs" in start
+        seen += 1
+    assert seen == N_TRIALS
+
+
+def test_unknown_parameter_type_is_a_clear_error():
+    trial = optuna.create_study().ask()
+    with pytest.raises(Exception, match="float, int or categorical"):
+        suggest(trial, "model.factors", {"type": "integer", "low": 1, "high": 2})
+
+
+def test_sweep_needs_a_search_space():
+    with pytest.raises(Exception, match="hparams_search=<name>"):
+        sweep_config([])
