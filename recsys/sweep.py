@@ -86,12 +86,14 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
     search = cfg.hparams_search
     sweep_dir = Path(cfg.sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(
-        f"sqlite:///{sweep_dir / 'study.db'}",
-        heartbeat_interval=cfg.heartbeat_interval,
-        grace_period=cfg.grace_period,
-        failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-    )
+    with warnings.catch_warnings():  # the heartbeat API is "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{sweep_dir / 'study.db'}",
+            heartbeat_interval=cfg.heartbeat_interval,
+            grace_period=cfg.grace_period,
+            failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
     study = optuna.create_study(
         study_name=search.name,
         storage=storage,
@@ -100,7 +102,7 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
         pruner=hydra.utils.instantiate(search.pruner),
         load_if_exists=True,
     )
-    with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
