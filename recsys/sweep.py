@@ -121,7 +121,11 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
         (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(run_cfg, resolve=True))
         (run_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
         pruning = OptunaPruning(trial, search.metric, hparams_of(run_cfg))
-        value, metrics = train(run_cfg, callbacks=[pruning])
+        try:
+            value, metrics = train(run_cfg, callbacks=[pruning])
+        except optuna.TrialPruned as pruned:
+            log.info("trial %d: pruned at %s", trial.number, pruned)
+            raise
         if value is None:
             raise RecsysError(f"trial {trial.number} did not compute {search.metric}")
         for name, v in metrics.items():
