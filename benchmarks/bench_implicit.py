@@ -154,27 +154,19 @@ class _EpochClock:
 
 
 def _datamodule(conf: sp.csr_matrix):
-    """The parts of RecsysDataModule a model's fit reads, over one training matrix."""
-    import lightning as L
-    from torch.utils.data import DataLoader
+    """The framework's DataModule over one training matrix (no dataset, split or validation),
+    so that the Trainer runs exactly the loaders and hooks of a real run."""
+    from recsys.data.datamodule import RecsysDataModule
 
-    from recsys.data.datamodule import _Steps
-    from recsys.debias.propensity import NoPropensity
-
-    class MatrixData(L.LightningDataModule):
-        def __init__(self):
-            super().__init__()
-            self.train_confidence = conf
-            self.split = SimpleNamespace(train=SimpleNamespace(matrix=conf))
-            self.user_ids, self.item_ids = np.arange(conf.shape[0]), np.arange(conf.shape[1])
-            self.propensity = NoPropensity()
-
-        def train_dataloader(self):
-            model = self.trainer.lightning_module
-            steps = model.steps_per_epoch() if hasattr(model, "steps_per_epoch") else 1
-            return DataLoader(_Steps(steps), batch_size=None)
-
-    return MatrixData()
+    m, n = conf.shape
+    dm = RecsysDataModule(dataset=None, split=None, confidence=None)
+    dm.split = SimpleNamespace(  # set: setup() has nothing left to do
+        train=SimpleNamespace(
+            matrix=conf, user_ids=np.arange(m), item_ids=np.arange(n), n_users=m, n_items=n
+        )
+    )
+    dm.train_confidence = conf
+    return dm
 
 
 def in_trainer(model, conf: sp.csr_matrix, epochs: int, device: str, after=None) -> list[float]:
@@ -305,7 +297,6 @@ def memory_child(path: str, which: str, factors: int, device: str) -> None:
         model.sweep()
     fixed = rss_mb()  # interpreter, numpy, scipy, torch, the library and its kernels
     conf = sp.load_npz(path).tocsr().astype(np.float32)
-    loaded = rss_mb()
     if which == "ours":
         model = ALS(
             *conf.shape, factors=factors, regularization=1.0, solver="cg", compute_loss=False
@@ -317,7 +308,7 @@ def memory_child(path: str, which: str, factors: int, device: str) -> None:
         implicit.cpu.als.AlternatingLeastSquares(factors=factors, iterations=1).fit(
             conf, show_progress=False
         )
-    out = {"fixed_mb": fixed, "loaded_mb": loaded, "peak_mb": rss_mb()}
+    out = {"fixed_mb": fixed, "peak_mb": rss_mb()}
     if device.startswith("cuda") and which == "ours":
         out["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(out))

@@ -28,7 +28,10 @@ def topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     if torch.isnan(values).any():  # topk ranks NaN above every number
         raise FloatingPointError("the model produced NaN scores")
     # a row is tied at the border when its (k+1)-th best score equals its k-th
-    border = values[:, k - 1] == values[:, k] if n > k else torch.zeros_like(values[:, 0]) > 0
+    if n > k:
+        border = values[:, k - 1] == values[:, k]
+    else:
+        border = torch.zeros(len(values), dtype=torch.bool, device=values.device)
     values, items = values[:, :k], items[:, :k]
     # order within the k by the exact key (ties by index), then redo the rows tied at the border
     order = torch.argsort(_keys(values, items, n), dim=1, descending=True)

@@ -174,7 +174,7 @@ def _solve_cg_cpu(csr, other, out, gram, reg, alpha0, steps):
     from recsys.models.als_cpu import cg_rows
 
     f32 = np.float32
-    target = np.empty(0, f32) if csr.target is None else csr.target.numpy().astype(f32)
+    target = np.empty(0, f32) if csr.target is None else csr.target.numpy().astype(f32, copy=False)
     cg_rows(
         csr.indptr.numpy(),
         csr.indices.numpy(),
