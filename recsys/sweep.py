@@ -6,11 +6,18 @@ resumes: finished trials (complete or pruned) are kept, a trial that was killed 
 (once its heartbeat is ``grace_period`` seconds old) and run again with its parameters, and
 the sweep stops when ``n_trials`` trials have finished. Each trial reports the validation
 value of ``metric`` after every validation epoch, so the pruner can stop poor trials early.
+
+With ``n_jobs`` > 1 the trials run in that many worker processes (spawned, not forked) that
+share the study: each takes the next trial from the storage, the CPU threads are divided
+among them, and each worker gets its own GPU (round robin) where GPUs exist.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -79,10 +86,9 @@ def sweep_config(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def run_sweep(cfg: DictConfig) -> optuna.Study:
-    """Create or load the study of ``cfg`` and run trials until ``n_trials`` have finished."""
-    from recsys.train import hparams_of, train
-
+def open_study(cfg: DictConfig, worker: int = 0) -> optuna.Study:
+    """Create or load the study of ``cfg`` (SQLite in ``sweep_dir``). Worker ``i`` samples
+    with the sampler's ``seed`` + i, so that parallel workers do not propose the same points."""
     search = cfg.hparams_search
     sweep_dir = Path(cfg.sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -90,30 +96,60 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(
             f"sqlite:///{sweep_dir / 'study.db'}",
+            engine_kwargs={"connect_args": {"timeout": 120}},  # workers wait for each other
             heartbeat_interval=cfg.heartbeat_interval,
             grace_period=cfg.grace_period,
             failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
-    study = optuna.create_study(
+    sampler_cfg = OmegaConf.to_container(search.sampler)
+    if worker and sampler_cfg.get("seed") is not None:
+        sampler_cfg["seed"] += worker
+    return optuna.create_study(
         study_name=search.name,
         storage=storage,
         direction=search.direction,
-        sampler=hydra.utils.instantiate(search.sampler),
+        sampler=hydra.utils.instantiate(sampler_cfg),
         pruner=hydra.utils.instantiate(search.pruner),
         load_if_exists=True,
     )
+
+
+def run_sweep(cfg: DictConfig) -> optuna.Study:
+    """Create or load the study of ``cfg`` and run trials (in ``n_jobs`` processes) until
+    ``n_trials`` have finished."""
+    search = cfg.hparams_search
+    study = open_study(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    log.info("study %s in %s: %d of %d trials finished", search.name, sweep_dir, done,
+    log.info("study %s in %s: %d of %d trials finished", search.name, cfg.sweep_dir, done,
              search.n_trials)  # fmt: skip
+    n_jobs = int(cfg.get("n_jobs", 1))
+    if n_jobs < 1:
+        raise RecsysError(f"n_jobs must be at least 1, got {n_jobs}")
+    if done < search.n_trials:
+        if n_jobs == 1:
+            optimize(cfg, study)
+        else:
+            run_workers(cfg, n_jobs)
+    write_summary(study, Path(cfg.sweep_dir))
+    return study
+
+
+def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) -> None:
+    """Run trials of ``study`` in this process until ``n_trials`` have finished."""
+    from recsys.train import hparams_of, train
+
+    search, sweep_dir = cfg.hparams_search, Path(cfg.sweep_dir)
     base = [*search.train_overrides, f"optimized_metric={search.metric}"]
 
     def objective(trial: optuna.trial.Trial) -> float:
         params = {name: suggest(trial, name, spec) for name, spec in search.params.items()}
         run_dir = sweep_dir / f"trial_{trial.number:03d}"
         trial.set_user_attr("run_dir", str(run_dir))
+        if worker is not None:
+            trial.set_user_attr("worker", worker)
         overrides = [*base, *(f"{k}={v}" for k, v in params.items())]
         log.info("trial %d: %s", trial.number, " ".join(overrides[len(base) :]))
         run_cfg = compose_run_config("train", overrides, run_dir)
@@ -133,11 +169,77 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
         log.info("trial %d: %s = %.6f", trial.number, search.metric, value)
         return value
 
-    if done < search.n_trials:
-        stop = optuna.study.MaxTrialsCallback(search.n_trials, states=FINISHED)
-        study.optimize(objective, callbacks=[stop], gc_after_trial=True)
-    write_summary(study, sweep_dir)
-    return study
+    study.optimize(objective, callbacks=[_stop_at(search.n_trials)], gc_after_trial=True)
+
+
+def _stop_at(n_trials: int):
+    """A callback that stops this process once the finished trials and those running
+    elsewhere (other workers) make ``n_trials``, so that parallel workers do not overshoot."""
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        states = (*FINISHED, optuna.trial.TrialState.RUNNING)
+        if len(study.get_trials(deepcopy=False, states=states)) >= n_trials:
+            study.stop()
+
+    return callback
+
+
+def run_workers(cfg: DictConfig, n_jobs: int) -> None:
+    """``n_jobs`` spawned worker processes on the study; raises if one of them failed."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    plain = OmegaConf.to_container(cfg)  # unresolved: paths need Hydra's runtime, but
+    plain["sweep_dir"] = str(cfg.sweep_dir)  # the workers only need the sweep's own keys
+    log.info("%d workers, %d CPU threads each%s", n_jobs, threads,
+             f", GPUs round robin over {gpus}" if gpus else "")  # fmt: skip
+    context = multiprocessing.get_context("spawn")  # numba's OpenMP layer is not fork-safe
+    procs = [
+        context.Process(target=_worker, args=(plain, i, threads, i % gpus if gpus else None))
+        for i in range(n_jobs)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    failed = [i for i, p in enumerate(procs) if p.exitcode != 0]
+    if failed:
+        raise RecsysError(
+            f"sweep workers {failed} failed (exit codes "
+            f"{[procs[i].exitcode for i in failed]}); see {cfg.sweep_dir}/sweep.log, then run "
+            "the same command again to resume"
+        )
+
+
+def _worker(plain: dict, index: int, threads: int, gpu: int | None) -> None:
+    """One worker process: ends with its parent, takes its share of the CPU (and its GPU),
+    logs to the sweep's log, and runs trials until the study has enough."""
+    if sys.platform.startswith("linux"):  # die with the parent, even on SIGKILL
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.environ["NUMBA_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    import torch
+
+    torch.set_num_threads(threads)
+    cfg = OmegaConf.create(plain)
+    _setup_logging(Path(cfg.sweep_dir), f"worker {index}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optimize(cfg, open_study(cfg, worker=index), worker=index)
+
+
+def _setup_logging(sweep_dir: Path, who: str = "") -> None:
+    """Log to stderr and to ``sweep_dir/sweep.log`` (appended), tagged with ``who``."""
+    tag = f"[{who}]" if who else ""
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"[%(asctime)s][%(name)s][%(levelname)s]{tag} - %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(sweep_dir / "sweep.log")],
+        force=True,
+    )
 
 
 def write_summary(study: optuna.Study, sweep_dir: Path) -> None:
@@ -157,11 +259,7 @@ def write_summary(study: optuna.Study, sweep_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     cfg = sweep_config(list(sys.argv[1:] if argv is None else argv))
     Path(cfg.sweep_dir).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
-        handlers=[logging.StreamHandler(), logging.FileHandler(Path(cfg.sweep_dir) / "sweep.log")],
-    )
+    _setup_logging(Path(cfg.sweep_dir))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_sweep(cfg)
 

@@ -113,3 +113,25 @@ def test_unknown_parameter_type_is_a_clear_error():
 def test_sweep_needs_a_search_space():
     with pytest.raises(Exception, match="hparams_search=<name>"):
         sweep_config([])
+
+
+def test_parallel_workers_share_one_study(tmp_path):
+    """n_jobs=2: two spawned workers take trials from the same study, each trial runs once,
+    in its own complete run directory, and the workers do not propose the same points."""
+    n = 6
+    command = [*COMMAND[:2], f"hparams_search.n_trials={n}", "n_jobs=2", *COMMAND[3:]]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load(tmp_path / "logs" / "sweeps" / "synthetic_als")
+    trials = finished(study)
+    assert len(trials) == n and len(study.trials) == n  # none failed, repeated or extra
+    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == n
+    for t in trials:
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert (run_dir / ".hydra" / "config.yaml").is_file()
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert (run_dir / "metrics.json").is_file()
+    assert (
+        "[worker 1]" in (tmp_path / "logs" / "sweeps" / "synthetic_als" / "sweep.log").read_text()
+    )
