@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys.data import Interactions
 from recsys.data.confidence import Binary, Linear, Log
 from recsys.data.datasets import MovieLens100K, SyntheticDataset
 from recsys.data.splits import RandomHoldout, TemporalSplit
-from recsys.errors import DataFormatError, DataNotFoundError, EmptyDataError, UnknownIdError
+from recsys.errors import (
+    DataFormatError,
+    DataNotFoundError,
+    EmptyDataError,
+    RecsysError,
+    UnknownIdError,
+)
 
 
 def pairs(part: Interactions) -> set[tuple[int, int]]:
@@ -227,6 +234,41 @@ def test_strong_generalization_holds_out_whole_users():
         assert scored == max(1, np.floor(0.2 * n[u] + 0.5))
 
 
+def test_strong_generalization_counts_and_items_no_training_user_has():
+    from recsys.data.splits import StrongGeneralization
+
+    data = SyntheticDataset(n_users=300, n_items=400, mean_interactions=8).load()
+    split = StrongGeneralization(test_users=40, val_users=25, holdout_ratio=0.2)(data, 3)
+    assert len(np.flatnonzero(np.diff(split.test.matrix.indptr))) == 40
+    assert len(np.flatnonzero(np.diff(split.val.matrix.indptr))) == 25
+    trained = set(np.flatnonzero(np.bincount(split.train.matrix.indices, minlength=400)))
+    held = [split.val, split.test, split.fold_in]
+    dropped = pairs(data) - set().union(split_pairs := pairs(split.train), *map(pairs, held))
+    assert dropped and all(i not in trained for _, i in dropped)  # only untrained items
+    for part in held:
+        assert set(part.matrix.indices) <= trained
+    # every held-out pair on a trained item is kept somewhere
+    held_users = set(np.flatnonzero(np.diff(split.fold_in.matrix.indptr)))
+    expected = {(u, i) for u, i in pairs(data) if u in held_users and i in trained}
+    assert set().union(*map(pairs, held)) == expected and not split_pairs & expected
+    with pytest.raises(RecsysError, match="only"):
+        StrongGeneralization(test_users=200, val_users=150)(data, 3)
+    with pytest.raises(RecsysError, match="share in"):
+        StrongGeneralization(test_users=2.5)
+
+
+def test_min_counts_is_one_pass_items_then_users():
+    from recsys.data.filters import MinCounts
+
+    data = SyntheticDataset(n_users=300, n_items=200, mean_interactions=6).load()
+    out = MinCounts(min_user=5, min_item=10)(data)
+    frame = pd.DataFrame(sorted(pairs(data)), columns=["u", "i"])
+    frame = frame[frame.groupby("i")["u"].transform("size") >= 10]
+    frame = frame[frame.groupby("u")["i"].transform("size") >= 5]
+    expected = {(data.user_ids[u], data.item_ids[i]) for u, i in frame.itertuples(index=False)}
+    assert {(out.user_ids[u], out.item_ids[i]) for u, i in pairs(out)} == expected
+
+
 def test_kcore_leaves_only_dense_enough_users_and_items():
     from recsys.data.filters import KCore
 
@@ -253,3 +295,23 @@ def test_summary_statistics():
     per_item = np.bincount(data.matrix.indices, minlength=data.n_items)
     assert s["per_item_max"] == per_item.max()
     assert s["top1pct_items_share"] == pytest.approx(per_item.max() / data.nnz)
+
+
+def test_million_song_dataset_triplets(tmp_path):
+    from recsys.data.datasets import MillionSongDataset
+
+    folder = tmp_path / "msd"
+    folder.mkdir()
+    lines = ["b80\tSOAKIMP\t1", "a11\tSOZZZZZ\t5", "b80\tSOAAAAA\t2", "a11\tSOAKIMP\t3"]
+    (folder / "train_triplets.txt").write_text("\n".join(lines) + "\n")
+    data = MillionSongDataset(str(folder)).load()
+    assert list(data.user_ids) == ["a11", "b80"]
+    assert list(data.item_ids) == ["SOAAAAA", "SOAKIMP", "SOZZZZZ"]
+    got = {(data.user_ids[u], data.item_ids[i]): data.matrix[u, i] for u, i in pairs(data)}
+    assert got == {(u, s): float(c) for u, s, c in (line.split("\t") for line in lines)}
+    assert set(MillionSongDataset(str(folder), binarize=True).load().matrix.data) == {1.0}
+    (folder / "train_triplets.txt").write_text("a11\tSOA\t1\nb80\tSOB\n")
+    with pytest.raises(DataFormatError, match="line 2"):
+        MillionSongDataset(str(folder)).load()
+    with pytest.raises(DataNotFoundError, match="msd"):
+        MillionSongDataset(str(tmp_path / "absent")).load()

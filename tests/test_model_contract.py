@@ -205,6 +205,15 @@ def test_itemknn_and_ease_match_dense_closed_forms(tmp_path):
     np.fill_diagonal(b, 0.0)
     np.testing.assert_allclose(ease.score(users).numpy(), x[:50] @ b, rtol=1e-4, atol=1e-6)
 
+    # held-out users (strong generalization): scored from any history, empty rows included
+    h = (np.random.default_rng(0).random((7, x.shape[1])) < 0.05).astype(np.float64)
+    h[3] = 0.0
+    rows, cols = (torch.from_numpy(a) for a in np.nonzero(h))
+    conf = torch.ones(len(rows))
+    for model, dense in ((knn, keep), (ease, b)):
+        folded = model.score_folded(rows, cols, conf, len(h)).numpy()
+        np.testing.assert_allclose(folded, h @ dense, rtol=1e-4, atol=1e-6)
+
 
 def test_ease_weights_are_row_contiguous(tmp_path):
     ease, _, _ = TestEASE().fit(tmp_path)

@@ -142,6 +142,8 @@ def test_strong_generalization_folds_in_held_out_users(tmp_path):
     _, _, als = run_train(tmp_path, "sg_als", over)
     _, _, pop = run_train(tmp_path, "sg_pop", [*over, "model=popularity"])
     assert als["test/ndcg@20"] > 1.3 * pop["test/ndcg@20"]
+    _, _, ease = run_train(tmp_path, "sg_ease", [*over, "model=ease"])
+    assert ease["test/ndcg@20"] > 1.3 * pop["test/ndcg@20"]
 
 
 def test_cache_follows_the_source_file(tmp_path):

@@ -51,6 +51,17 @@ def _ratio(name: str, value: float) -> float:
     return float(value)
 
 
+def _share_or_count(name: str, value: float) -> float:
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise RecsysError(f"split {name} must be a share in [0, 1) or a count >= 1, got {value}")
+    return float(value)
+
+
+def _how_many(value: float, n: int) -> int:
+    """Users a share (< 1) of ``n`` stands for, or the count itself."""
+    return int(round(value * n)) if value < 1 else int(value)
+
+
 class _RatioSplit:
     """A split into shares: ``test_ratio`` and ``val_ratio`` of the interactions."""
 
@@ -165,10 +176,13 @@ class LeaveOneOut:
 
 
 class StrongGeneralization:
-    """Held-out users (Liang et al. 2018): ``test_users`` and ``val_users`` (shares of the
-    users with at least ``min_interactions``) are removed from training; each one's history
-    is split into a fold-in part, given to the model at evaluation, and ``holdout_ratio`` of
-    it to find (at least one), chosen at random or, with ``by_time``, the latest ones."""
+    """Held-out users (Liang et al. 2018): ``test_users`` and ``val_users`` (shares in [0, 1)
+    of the users with at least ``min_interactions``, or user counts >= 1) are removed from
+    training; each one's history is split into a fold-in part, given to the model at
+    evaluation, and ``holdout_ratio`` of it to find (at least one), chosen at random or, with
+    ``by_time``, the latest ones. As in Liang et al.'s protocol, held-out users' pairs on
+    items that no training user has are dropped first (no model could learn those items);
+    the log counts them."""
 
     name = "strong_generalization"
 
@@ -180,10 +194,10 @@ class StrongGeneralization:
         by_time: bool = False,
         min_interactions: int = 2,
     ) -> None:
-        self.test_users = _ratio("test_users", test_users)
-        self.val_users = _ratio("val_users", val_users)
+        self.test_users = _share_or_count("test_users", test_users)
+        self.val_users = _share_or_count("val_users", val_users)
         self.holdout_ratio = _ratio("holdout_ratio", holdout_ratio)
-        if self.test_users + self.val_users >= 1:
+        if self.test_users < 1 and self.val_users < 1 and self.test_users + self.val_users >= 1:
             raise RecsysError("split test_users + val_users must be < 1")
         self.by_time, self.min_interactions = bool(by_time), max(2, int(min_interactions))
 
@@ -191,8 +205,14 @@ class StrongGeneralization:
         rng = np.random.default_rng(seed)
         counts = np.diff(data.matrix.indptr)
         eligible = rng.permutation(np.flatnonzero(counts >= self.min_interactions))
-        n_test = int(round(self.test_users * len(eligible)))
-        n_val = int(round(self.val_users * len(eligible)))
+        n_test = _how_many(self.test_users, len(eligible))
+        n_val = _how_many(self.val_users, len(eligible))
+        if n_test + n_val > len(eligible):
+            raise RecsysError(
+                f"split strong_generalization: {n_test} test + {n_val} validation users "
+                f"asked for, but only {len(eligible)} users have >= {self.min_interactions} "
+                "interactions"
+            )
         role = np.zeros(data.n_users, dtype=np.int8)  # 0 train, 1 val, 2 test user
         role[eligible[:n_test]] = 2
         role[eligible[n_test : n_test + n_val]] = 1
@@ -205,22 +225,28 @@ class StrongGeneralization:
             key = data.timestamps.astype(np.float64) + 0.5 * rng.random(data.nnz)
         else:
             key = rng.random(data.nnz)
-        rank = _rank_within_users(data, key)  # 0 = latest (or first drawn)
-        rows = data.rows()
-        n_hold = np.clip(np.floor(self.holdout_ratio * counts + 0.5), 1, counts - 1)[rows]
+        rows, cols = data.rows(), data.matrix.indices
         held_user = role[rows] > 0
-        scored = held_user & (rank < n_hold)
+        trained_item = np.bincount(cols[~held_user], minlength=data.n_items) > 0
+        kept = ~held_user | trained_item[cols]
+        key = np.where(kept, key, -np.inf)  # dropped pairs rank last
+        rank = _rank_within_users(data, key)  # 0 = latest (or first drawn)
+        counts = np.bincount(rows[kept], minlength=data.n_users)
+        n_hold = np.clip(np.floor(self.holdout_ratio * counts + 0.5), 1, counts - 1)[rows]
+        scored = held_user & kept & (rank < n_hold)
         split = Split(
             train=data.subset(~held_user),
             val=data.subset(scored & (role[rows] == 1)),
             test=data.subset(scored & (role[rows] == 2)),
-            fold_in=data.subset(held_user & ~scored),
+            fold_in=data.subset(held_user & kept & ~scored),
         )
         log.info(
-            "strong generalization: %d training users, %d validation and %d test users held out",
+            "strong generalization: %d training users, %d validation and %d test users held "
+            "out; %d of their pairs dropped (items no training user has)",
             int((role == 0).sum()),
             n_val,
             n_test,
+            int((~kept).sum()),
         )
         return split.check(self.name)
 

@@ -51,7 +51,8 @@ class RecommenderModule(L.LightningModule):
         ``conf[j]`` (rows ascending). Models that cannot fold in users raise RecsysError."""
         raise RecsysError(
             f"model {type(self).__name__} cannot score users it was not trained on "
-            "(as split=strong_generalization needs); choose a model with fold-in, e.g. als"
+            "(as split=strong_generalization needs); choose a model with fold-in: als, ease "
+            "or itemknn"
         )
 
     def score_batch(self, batch: dict) -> torch.Tensor:

@@ -86,12 +86,20 @@ class ItemKNN(ClosedFormModule):
         self.trainer.should_stop = True
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        # sum over the user's items i of S[i, :], scattered from each item's neighbour list
         rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
-        items = torch.from_numpy(cols).to(self.device)
+        return self._from_items(torch.from_numpy(rows), torch.from_numpy(cols), len(users))
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        """Held-out users scored from their known items (binary, as in training)."""
+        return self._from_items(rows, cols, n_users)
+
+    def _from_items(self, rows: torch.Tensor, cols: torch.Tensor, n_users: int) -> torch.Tensor:
+        """``(n_users, n_items)``: row r sums S[i, :] over the items i with (r, i) in
+        (rows, cols), scattered from each item's neighbour list."""
+        items = cols.to(self.device, torch.int64)
         k = self.neighbor_items.shape[1]
-        rows_t = torch.from_numpy(rows.astype(np.int64)).to(self.device).repeat_interleave(k)
-        scores = torch.zeros((len(users), self.n_items), device=self.device)
+        rows_t = rows.to(self.device, torch.int64).repeat_interleave(k)
+        scores = torch.zeros((n_users, self.n_items), device=self.device)
         scores.index_put_(
             (rows_t, self.neighbor_items[items].reshape(-1)),
             self.neighbor_sims[items].reshape(-1),
@@ -165,6 +173,12 @@ class EASE(ClosedFormModule):
         items = torch.from_numpy(sub.indices.astype(np.int64)).to(self.device)
         offsets = torch.from_numpy(sub.indptr[:-1].astype(np.int64)).to(self.device)
         return F.embedding_bag(items, self.weights, offsets, mode="sum")
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        """Held-out users: x_u B from their known items (binary, as in training)."""
+        rows = rows.to(self.device, torch.int64)
+        offsets = torch.searchsorted(rows, torch.arange(n_users, device=self.device))
+        return F.embedding_bag(cols.to(self.device, torch.int64), self.weights, offsets, mode="sum")
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)

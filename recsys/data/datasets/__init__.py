@@ -7,7 +7,8 @@ from recsys.data.datasets.ebnerd import EBNeRD
 from recsys.data.datasets.eventlog import EventLog
 from recsys.data.datasets.gowalla import Gowalla
 from recsys.data.datasets.lastfm import LastFM2K
-from recsys.data.datasets.movielens import MovieLens100K, MovieLensLatestSmall
+from recsys.data.datasets.movielens import MovieLens20M, MovieLens100K, MovieLensLatestSmall
+from recsys.data.datasets.msd import MillionSongDataset
 from recsys.data.datasets.synthetic import SyntheticDataset
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "EventLog",
     "Gowalla",
     "LastFM2K",
+    "MillionSongDataset",
+    "MovieLens20M",
     "MovieLens100K",
     "MovieLensLatestSmall",
     "SyntheticDataset",

@@ -84,3 +84,12 @@ class MovieLensLatestSmall(MovieLens100K):
             raise DataFormatError(f"{source}: missing column(s) {sorted(missing)}")
         frame = frame.rename(columns=names)
         return _ratings_to_interactions(frame, source, self.min_rating, self.binarize)
+
+
+class MovieLens20M(MovieLensLatestSmall):
+    """MovieLens 20M from ``<path>/ratings.csv`` (the same format as latest-small; 20,000,263
+    ratings of 138,493 users). Not in ``../shared/data``: download it from GroupLens
+    (https://grouplens.org/datasets/movielens/20m/, research use, no redistribution) and
+    unzip it to ``${paths.data_dir}/ml-20m``. Same arguments as ``MovieLens100K``."""
+
+    name = "ml20m"
