@@ -4,9 +4,10 @@ interval, its difference to the baseline (with an interval), and paired p-values
 Wilcoxon signed-rank, and the t-test's p Holm-adjusted over the runs compared with the
 baseline). Users are matched by id; only users present in every run are compared.
 
-A directory without ``per_user_metrics.parquet`` whose subdirectories have one (a multirun
-sweep, e.g. one run per seed) counts as one run: its per-user metrics are averaged per user
-over its runs."""
+A run is named by its folder, or by a label: ``NAME=DIR``. A ``recsys-sweep`` folder (with
+``study.db``) stands for its best trial. Another directory without
+``per_user_metrics.parquet`` whose subdirectories have one (a multirun, e.g. one run per
+seed) counts as one run: its per-user metrics are averaged per user over its runs."""
 
 from __future__ import annotations
 
@@ -38,18 +39,53 @@ COLUMNS = [
 
 
 def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
-    """Each run's per-user metrics, indexed by user id, under a unique name (the folder's
-    name, or its path where names repeat)."""
+    """Each run's per-user metrics, indexed by user id, under a unique name: its label
+    (``NAME=DIR``), else the folder's name, or its path where names repeat."""
     frames = {}
-    names = [Path(d).name for d in run_dirs]
-    for d, name in zip(run_dirs, names):
+    labelled = [_label(d) for d in run_dirs]
+    names = [label or Path(d).name for label, d in labelled]
+    for (label, d), name in zip(labelled, names):
+        if label and names.count(name) > 1:
+            raise RecsysError(f"the label {label!r} is given to more than one run")
         key = name if names.count(name) == 1 else str(d)
         frames[key] = _per_user(Path(d))
     return frames
 
 
+def _label(arg: str) -> tuple[str | None, str]:
+    """``NAME=DIR`` -> (NAME, DIR); a plain directory (even one with '=' in its name) -> (None,
+    arg)."""
+    name, sep, folder = arg.partition("=")
+    if sep and name and not Path(arg).exists():
+        return name, folder
+    return None, arg
+
+
+def best_trial_dir(sweep_dir: Path) -> Path:
+    """The run directory of the best complete trial of the ``recsys-sweep`` study in
+    ``sweep_dir/study.db``."""
+    import optuna
+
+    storage = f"sqlite:///{sweep_dir / 'study.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = optuna.get_all_study_names(storage)
+    if len(names) != 1:
+        raise RecsysError(f"{sweep_dir}/study.db holds {len(names)} studies, expected one")
+    study = optuna.load_study(study_name=names[0], storage=storage)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise RecsysError(f"the sweep in {sweep_dir} has no complete trial yet") from None
+    run_dir = sweep_dir / f"trial_{best.number:03d}"  # the folder may have moved since
+    print(f"{sweep_dir}: best trial {best.number} ({best.value:.6f})", file=sys.stderr)
+    return run_dir
+
+
 def _per_user(folder: Path) -> pd.DataFrame:
-    """One run's per-user metrics, or the per-user mean over the runs in its subfolders."""
+    """One run's per-user metrics, the best trial's of a sweep, or the per-user mean over the
+    runs in its subfolders."""
+    if (folder / "study.db").is_file():
+        folder = best_trial_dir(folder)
     path = folder / "per_user_metrics.parquet"
     if path.is_file():
         return pd.read_parquet(path).set_index("user")
@@ -145,7 +181,12 @@ def default_metrics(runs: dict[str, pd.DataFrame]) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="recsys-compare", description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", help="run directories (with per_user_metrics.parquet)")
+    ap.add_argument(
+        "runs",
+        nargs="+",
+        help="run directories (with per_user_metrics.parquet), multirun or sweep folders, "
+        "each optionally labelled NAME=DIR",
+    )
     ap.add_argument("--baseline", help="the run the others are tested against (default: the first)")
     ap.add_argument("--metrics", nargs="+", help="per-user metric columns, e.g. ndcg@20 recall@20")
     ap.add_argument("--sort", default="mean", choices=["mean", "diff", "p_ttest", "run"])

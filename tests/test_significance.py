@@ -132,3 +132,25 @@ def test_a_multirun_folder_counts_as_one_run_averaged_per_user(tmp_path):
     frame = C.load_runs([str(tmp_path / "sweep")])["sweep"]
     assert frame.loc["a", "ndcg@20"] == pytest.approx((0.2 + 0.4) / 2)
     assert frame.loc["c", "ndcg@20"] == pytest.approx((0.6 + 0.0) / 2)
+
+
+def test_labels_and_a_sweep_folder_stands_for_its_best_trial(tmp_path, capsys):
+    import optuna
+
+    users = np.array(["a", "b", "c", "d"])
+    sweep = tmp_path / "sweep"
+    study = optuna.create_study(
+        study_name="s", storage=f"sqlite:///{sweep.mkdir() or sweep / 'study.db'}",
+        direction="maximize",
+    )  # fmt: skip
+    for number, value in enumerate([0.3, 0.9, 0.5]):  # trial 1 is the best
+        trial = study.ask()
+        write_run(sweep / f"trial_{number:03d}", users, np.full(4, value))
+        study.tell(trial, value)
+    write_run(tmp_path / "base", users, np.full(4, 0.1))
+    runs = C.load_runs([f"binary={tmp_path / 'base'}", f"tuned={sweep}"])
+    assert list(runs) == ["binary", "tuned"]
+    assert runs["tuned"]["ndcg@20"].tolist() == [0.9] * 4
+    assert "best trial 1" in capsys.readouterr().err
+    with pytest.raises(Exception, match="more than one run"):
+        C.load_runs([f"x={tmp_path / 'base'}", f"x={sweep}"])
