@@ -150,6 +150,30 @@ def test_shared_negative_bpr_loss_matches_brute_force_over_kept_pairs():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+def test_grouped_negative_bpr_loss_is_the_per_pair_loss_of_its_groups():
+    """Groups of pairs sharing a draw: the same loss and gradients as bpr_loss with each
+    pair's group's negatives (all kept), and as the shared loss when there is one group."""
+    g = torch.Generator().manual_seed(4)
+    B, G, S, k = 8, 4, 5, 3
+    u, i = (torch.randn(B, k, generator=g, dtype=torch.float64, requires_grad=True) for _ in "ui")
+    j = torch.randn(G, S, k, generator=g, dtype=torch.float64, requires_grad=True)
+    bi = torch.randn(B, generator=g, dtype=torch.float64, requires_grad=True)
+    bj = torch.randn(G, S, generator=g, dtype=torch.float64, requires_grad=True)
+    everything = torch.ones(B, S, dtype=torch.bool)
+    ours = bpr_loss_shared(u, i, j, everything, bi, bj, regularization=0.05)
+    group = torch.arange(B) // (B // G)
+    per_pair = bpr_loss(u, i, j[group], bi, bj[group], regularization=0.05)
+    leaves = [u, i, j, bi, bj]
+    assert ours.item() == pytest.approx(per_pair.item(), rel=1e-12)
+    for a, b in zip(torch.autograd.grad(ours, leaves), torch.autograd.grad(per_pair, leaves)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    mask = torch.rand(B, S, generator=g) < 0.6
+    one = bpr_loss_shared(u, i, j[:1], mask, bi, bj[:1], regularization=0.05)
+    assert one.item() == pytest.approx(
+        bpr_loss_shared(u, i, j[0], mask, bi, bj[0], regularization=0.05).item(), rel=1e-12
+    )
+
+
 def dense_wmf(x, y, conf_dense, alpha0, reg):
     """sum_obs c (s - 1)^2 + alpha0 sum over all m x n pairs s^2 + reg (|X|^2 + |Y|^2)."""
     s = x @ y.T

@@ -63,3 +63,22 @@ def test_shared_negatives_are_distinct_and_masked_exactly_where_seen(negatives):
     assert no_reject.sample_shared(64, 12, g)[3].all()
     with pytest.raises(ValueError, match="n_negatives"):
         sampler.sample_shared(8, 31, g)
+
+
+@pytest.mark.parametrize("negatives", ["uniform", "popularity"])
+def test_grouped_negatives_are_masked_where_seen_or_repeated(negatives):
+    train = dense_train(seed=3, m=40, n=30, density=0.3)
+    dense = train.toarray() > 0
+    sampler = TripleSampler(train, "cpu", negatives=negatives, reject_seen=True)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        users, pos, neg, mask = sampler.sample_shared(64, 12, g, groups=8)
+        assert neg.shape == (8, 12) and mask.shape == (64, 12)
+        assert dense[users.numpy(), pos.numpy()].all()
+        for r in range(64):
+            row = neg[r // 8].tolist()
+            kept = [row[s] for s in range(12) if mask[r, s]]
+            assert len(kept) == len(set(kept))  # a repeat counts once
+            assert set(kept) == {i for i in row if not dense[users[r], i]}  # all unseen, once
+    with pytest.raises(ValueError, match="divide"):
+        sampler.sample_shared(64, 12, g, groups=7)

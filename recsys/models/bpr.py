@@ -77,14 +77,25 @@ def bpr_loss_shared(
 ) -> torch.Tensor:
     """``bpr_loss`` with negatives shared by the batch: ``u, i`` ``(B, k)``, ``j`` ``(S, k)``,
     ``b_i`` ``(B,)``, ``b_j`` ``(S,)``, ``mask`` ``(B, S)`` bool (False: leave that pair and
-    negative out). Each pair's means over negatives run over its kept negatives only."""
-    x_ui, x_uj, penalty, neg_penalty = _scores(u, i, u @ j.T, j.pow(2).sum(1), b_i, b_j)
+    negative out). Each pair's means over negatives run over its kept negatives only.
+
+    Or shared by groups: ``j`` ``(G, S, k)`` and ``b_j`` ``(G, S)``, the B pairs in G
+    consecutive groups of B / G, group g scored against ``j[g]``."""
+    if j.dim() == 3:
+        groups, size = j.shape[0], u.shape[0] // j.shape[0]
+        x_uj = torch.bmm(u.view(groups, size, -1), j.transpose(1, 2)).reshape(u.shape[0], -1)
+        neg_penalty = j.pow(2).sum(2).repeat_interleave(size, dim=0)  # (B, S)
+        b_j = None if b_j is None else b_j.repeat_interleave(size, dim=0)
+    else:
+        x_uj, neg_penalty = u @ j.T, j.pow(2).sum(1)
+    x_ui, x_uj, penalty, neg_penalty = _scores(u, i, x_uj, neg_penalty, b_i, b_j)
     keep = mask.to(u.dtype)
     count = keep.sum(1).clamp(min=1)
     ranking = (F.softplus(x_uj - x_ui.unsqueeze(1)) * keep).sum(1) / count
     if pair_weight is not None:
         ranking = ranking * pair_weight
-    return (ranking + regularization * (penalty + keep @ neg_penalty / count)).mean()
+    kept_penalty = keep @ neg_penalty if neg_penalty.dim() == 1 else (keep * neg_penalty).sum(1)
+    return (ranking + regularization * (penalty + kept_penalty / count)).mean()
 
 
 class BPR(RecommenderModule):
@@ -97,7 +108,10 @@ class BPR(RecommenderModule):
     ``shared_negatives`` the pairs of a batch share one draw of ``n_negatives`` distinct
     items (``bpr_loss_shared``; a negative that is a training item of the pair's user is left
     out for that pair instead of redrawn): the same expected loss, scored by one matrix
-    product, so hundreds of negatives per pair cost little more than one on a CPU.
+    product, so hundreds of negatives per pair cost little more than one on a CPU. With
+    ``negative_groups`` G > 1 the batch's pairs form G groups, each with its own draw (G =
+    ``batch_size`` is one draw per pair, with the batched product's speed): between shared
+    and per-pair negatives in how often each item is a negative.
 
     Args:
         factors: embedding size k.
@@ -112,6 +126,8 @@ class BPR(RecommenderModule):
         n_negatives: negatives drawn for each positive pair (1 = classic BPR; BARS's tuned
             MF-BPR on gowalla uses 300).
         shared_negatives: one draw of negatives per batch, shared by its pairs (see above).
+        negative_groups: with ``shared_negatives``, the number of groups of the batch's pairs
+            that each share a draw (divides ``batch_size``; 1 = the whole batch).
         correction: ``none`` or ``ipw``: each pair's ranking term weighted by 1 / theta_i of
             its positive item (unbiased BPR, Saito 2020; theta from the ``propensity`` config,
             clipped at its floor).
@@ -133,6 +149,7 @@ class BPR(RecommenderModule):
         samples_per_epoch: int | None = None,
         n_negatives: int = 1,
         shared_negatives: bool = False,
+        negative_groups: int = 1,
         negatives: str = "uniform",
         reject_seen: bool = True,
         item_bias: bool = False,
@@ -153,6 +170,11 @@ class BPR(RecommenderModule):
             )
         if n_negatives < 1:
             raise ValueError(f"model.n_negatives must be at least 1, got {n_negatives}")
+        if negative_groups < 1 or batch_size % negative_groups:
+            raise ValueError(
+                f"model.negative_groups ({negative_groups}) must divide model.batch_size "
+                f"({batch_size})"
+            )
         self.save_hyperparameters(logger=False)
         self.user_emb = nn.Parameter(torch.randn(n_users, factors) * init_std)
         self.item_emb = nn.Parameter(torch.randn(n_items, factors) * init_std)
@@ -211,7 +233,9 @@ class BPR(RecommenderModule):
             return None
         h, b = self.hparams, self.item_bias
         if h.shared_negatives:
-            users, pos, neg, mask = self.sampler.sample_shared(h.batch_size, h.n_negatives)
+            users, pos, neg, mask = self.sampler.sample_shared(
+                h.batch_size, h.n_negatives, groups=h.get("negative_groups", 1)
+            )
             loss = bpr_loss_shared(
                 self.user_emb[users],
                 self.item_emb[pos],

@@ -74,17 +74,27 @@ class TripleSampler:
         return users, pos, (neg if n_negatives == 1 else neg.view(n, n_negatives))
 
     def sample_shared(
-        self, n: int, n_negatives: int, generator: torch.Generator | None = None
+        self,
+        n: int,
+        n_negatives: int,
+        generator: torch.Generator | None = None,
+        groups: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``n`` training pairs and ONE draw of ``n_negatives`` distinct items that all of them
         share: users and positives ``(n,)``, negatives ``(n_negatives,)``, and a bool mask
         ``(n, n_negatives)``, False where the negative is a training item of the pair's user
         (with ``reject_seen``; all True without). Shared negatives are scored with one matrix
-        product instead of a gather per pair, which makes hundreds of negatives cheap."""
+        product instead of a gather per pair, which makes hundreds of negatives cheap.
+
+        With ``groups`` G > 1 (dividing n), pairs g n/G ... (g+1) n/G - 1 share draw g:
+        negatives ``(G, n_negatives)``, each row drawn with replacement; a repeat within a
+        row is masked out for its whole group (so each pair's kept negatives are distinct)."""
         if not 1 <= n_negatives <= self.n_items:
             raise ValueError(f"n_negatives must be in 1..{self.n_items}, got {n_negatives}")
         pick = torch.randint(self.nnz, (n,), device=self.device, generator=generator)
         users, pos = self.users[pick], self.items[pick]
+        if groups > 1:
+            return users, pos, *self._grouped_negatives(users, n_negatives, groups, generator)
         if self.negatives == "uniform":
             perm = torch.randperm(self.n_items, device=self.device, generator=generator)
             neg = perm[:n_negatives]
@@ -95,6 +105,31 @@ class TripleSampler:
             rows, slots = self.seen_pairs(users, neg)
             mask[rows, slots] = False
         return users, pos, neg, mask
+
+    def _grouped_negatives(
+        self, users: torch.Tensor, n_negatives: int, groups: int, generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Negatives ``(G, S)`` and the mask ``(n, S)`` of ``sample_shared`` with groups."""
+        n, size = len(users), len(users) // groups
+        if size * groups != n:
+            raise ValueError(f"groups ({groups}) must divide the pairs drawn ({n})")
+        neg = self._negatives(groups * n_negatives, generator).view(groups, n_negatives)
+        keys = neg + torch.arange(groups, device=self.device).unsqueeze(1) * self.n_items
+        sorted_keys, order = keys.flatten().sort()
+        repeat = torch.zeros(groups * n_negatives, dtype=torch.bool, device=self.device)
+        repeat[order[1:]] = sorted_keys[1:] == sorted_keys[:-1]  # all but one of equal keys
+        mask = (~repeat.view(groups, n_negatives)).repeat_interleave(size, dim=0)
+        if self.reject_seen:  # walk the users' training rows, look each item up in its group
+            starts = self.indptr[users]
+            lengths = self.indptr[users + 1] - starts
+            row = torch.repeat_interleave(torch.arange(n, device=self.device), lengths)
+            first = torch.cumsum(lengths, 0) - lengths
+            item = self.items[starts[row] + torch.arange(len(row), device=self.device) - first[row]]
+            query = item + (row // size) * self.n_items
+            at = torch.searchsorted(sorted_keys, query).clamp(max=len(sorted_keys) - 1)
+            hit = sorted_keys[at] == query
+            mask[row[hit], order[at[hit]] % n_negatives] = False
+        return neg, mask
 
     def seen_pairs(
         self, users: torch.Tensor, items: torch.Tensor
