@@ -135,3 +135,29 @@ def test_parallel_workers_share_one_study(tmp_path):
     assert (
         "[worker 1]" in (tmp_path / "logs" / "sweeps" / "synthetic_als" / "sweep.log").read_text()
     )
+
+
+SEARCH_SPACES = sorted(
+    p.stem
+    for p in (Path(__file__).parents[1] / "configs" / "hparams_search").glob("*.yaml")
+    if not p.stem.endswith("_base")
+)
+
+
+@pytest.mark.parametrize("name", SEARCH_SPACES)
+def test_every_search_space_composes_into_run_configs(name, tmp_path):
+    """Each search space's trials compose: its train overrides plus a value of every
+    parameter set a key that exists in the run config."""
+    from omegaconf import OmegaConf
+
+    from recsys.runner import compose_run_config
+
+    search = sweep_config([f"hparams_search={name}"]).hparams_search
+    trial = optuna.create_study().ask()
+    params = {k: suggest(trial, k, spec) for k, spec in search.params.items()}
+    overrides = [*search.train_overrides, f"optimized_metric={search.metric}"]
+    cfg = compose_run_config("train", [*overrides, *(f"{k}={v}" for k, v in params.items())],
+                             tmp_path)  # fmt: skip
+    for key, value in params.items():
+        assert OmegaConf.select(cfg, key) == value, key
+    assert search.metric.startswith("val/")
