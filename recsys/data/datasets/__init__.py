@@ -9,6 +9,7 @@ from recsys.data.datasets.gowalla import Gowalla
 from recsys.data.datasets.lastfm import LastFM2K
 from recsys.data.datasets.movielens import MovieLens20M, MovieLens100K, MovieLensLatestSmall
 from recsys.data.datasets.msd import MillionSongDataset
+from recsys.data.datasets.publisher_sim import PublisherSimulator
 from recsys.data.datasets.synthetic import SyntheticDataset
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "MovieLens20M",
     "MovieLens100K",
     "MovieLensLatestSmall",
+    "PublisherSimulator",
     "SyntheticDataset",
 ]
