@@ -191,3 +191,37 @@ def test_candidates_restrict_the_ranking():
         want = brute_metrics(brute_rank(scores[u], excl[u] | outside), truth[u], 3)
         assert per_user["ndcg@3"][u] == pytest.approx(want["ndcg"], rel=1e-6)
         assert per_user["recall@3"][u] == pytest.approx(want["recall"], rel=1e-6)
+
+
+def test_segments_by_history_and_recall_on_new_items_match_brute_force():
+    rng = np.random.default_rng(7)
+    n_users, n_items, k = 60, 30, 5
+    scores, excl, truth, batch = make_batch(n_users, n_items, rng, ties=False)
+    history = rng.integers(0, 14, n_users)
+    history[:4] = 0  # every segment has users
+    popularity = rng.integers(0, 3, n_items)  # about a third of the items are new
+    ev = Evaluator(ks=[k], metrics=["recall", "ndcg", "recall_new"], history_buckets=[10, 1, 3])
+    ev.set_item_statistics(popularity, n_users)
+    ev.set_user_history(history)
+    state = ev.new_state(n_items)
+    ev.update(state, torch.from_numpy(scores), batch)
+    result = ev.compute(state, "test")
+    assert ev.segment_labels() == ["0", "1-2", "3-9", "10+"]
+    new_recall = []
+    for u in range(n_users):
+        top = brute_rank(scores[u], excl[u])[:k]
+        new = {i for i in truth[u] if popularity[i] == 0}
+        new_recall.append(len(new & set(top)) / len(new) if new else np.nan)
+    new_recall = np.array(new_recall)
+    assert result[f"test/recall_new@{k}"] == pytest.approx(np.nanmean(new_recall))
+    recall = np.array([brute_metrics(brute_rank(scores[u], excl[u]), truth[u], k)["recall"]
+                       for u in range(n_users)])  # fmt: skip
+    for label, lo, hi in (("0", 0, 1), ("1-2", 1, 3), ("3-9", 3, 10), ("10+", 10, 99)):
+        members = (history >= lo) & (history < hi)
+        assert result[f"test/users/hist_{label}"] == members.sum() > 0
+        assert result[f"test/recall@{k}/hist_{label}"] == pytest.approx(recall[members].mean())
+        want = np.nanmean(new_recall[members]) if (~np.isnan(new_recall[members])).any() else None
+        if want is not None:
+            assert result[f"test/recall_new@{k}/hist_{label}"] == pytest.approx(want)
+    with pytest.raises(ValueError, match="history_buckets"):
+        Evaluator(history_buckets=[0, 3])

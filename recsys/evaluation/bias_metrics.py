@@ -26,6 +26,8 @@ Popularity bias (Abdollahpouri et al. 2019; Zhou et al. 2010), over the valid li
   one popularity bucket (head: the first 20% of training interactions, tail: the last 20%,
   mid: between; ``buckets``); NaN for a user with no relevant item in the bucket, and the
   mean runs over the users with one;
+- ``recall_new@k``: recall over the relevant items that are new, i.e. have no training
+  interaction (cold items); NaN for a user with none, the mean over the users with one;
 - ``gini@k`` (catalogue): Gini index of the exposure e_i (lists item i is in) over all items,
   ``sum_i (2 i - n - 1) e_(i) / (n sum_i e_i)``, e sorted ascending: 0 = equal exposure,
   close to 1 = all exposure on one item.
@@ -51,21 +53,24 @@ WEIGHTED = (
 )
 LIST = ("arp", "aplt", "novelty")
 BUCKETS = ("recall_head", "recall_mid", "recall_tail")
+NEW_ITEMS = ("recall_new",)
 CATALOGUE = ("gini",)
-ALL = WEIGHTED + LIST + BUCKETS + CATALOGUE
+ALL = WEIGHTED + LIST + BUCKETS + NEW_ITEMS + CATALOGUE
+SKIP_NAN = BUCKETS + NEW_ITEMS  # means over the users for whom the metric is defined
 
 
 @dataclass
 class ItemStatistics:
     """Per-item tensors the metrics read, all ``(n_items,)``: ``weight`` w_i = 1 / theta_i,
     ``popularity`` n_i, ``self_information`` -log2(max(n_i, 1) / m), ``long_tail`` (bool),
-    ``bucket`` (0 head, 1 mid, 2 tail)."""
+    ``bucket`` (0 head, 1 mid, 2 tail), ``new`` (bool: no training interaction)."""
 
     weight: torch.Tensor
     popularity: torch.Tensor
     self_information: torch.Tensor
     long_tail: torch.Tensor
     bucket: torch.Tensor
+    new: torch.Tensor
 
     @classmethod
     def build(
@@ -86,6 +91,7 @@ class ItemStatistics:
             self_information=torch.from_numpy(-np.log2(np.maximum(pop, 1.0) / max(n_users, 1))),
             long_tail=torch.from_numpy(popularity_bucket(pop, (head_share, 1.0)) > 0),
             bucket=torch.from_numpy(popularity_bucket(pop, buckets)),
+            new=torch.from_numpy(pop == 0),
         )
 
     def to(self, device: torch.device) -> ItemStatistics:

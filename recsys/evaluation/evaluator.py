@@ -35,6 +35,11 @@ class Evaluator:
         head_share: share of training interactions held by the head items (``aplt``).
         buckets: interaction shares that end the head and the mid bucket (``recall_head``,
             ``recall_mid``, ``recall_tail``).
+        history_buckets: edges of the user segments by training interactions, e.g. [1, 3,
+            10]: 0, 1-2, 3-9 and 10+; every per-user metric is also reported per segment as
+            ``<stage>/<metric>@<k>/hist_<segment>`` (with ``<stage>/users/hist_<segment>``,
+            the users in it), once the model hands over the users' training counts
+            (``set_user_history``). None or empty: off.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class Evaluator:
         batch_size: int = 1024,
         head_share: float = 0.2,
         buckets: Sequence[float] = (0.2, 0.8),
+        history_buckets: Sequence[int] | None = None,
     ) -> None:
         known = [*M.PER_USER, *M.AGGREGATE, *BM.ALL]
         unknown = [m for m in metrics if m not in known]
@@ -61,6 +67,23 @@ class Evaluator:
         self.batch_size = int(batch_size)
         self.head_share, self.buckets = float(head_share), tuple(float(b) for b in buckets)
         self.items: BM.ItemStatistics | None = None
+        edges = sorted({int(e) for e in (history_buckets or ())})
+        if edges and edges[0] < 1:
+            raise ValueError(f"history_buckets must be positive edges, got {edges}")
+        self.history_edges = edges
+        self.history: np.ndarray | None = None
+
+    def set_user_history(self, counts: np.ndarray) -> None:
+        """Training interactions per user row ``(n_users,)``, for the segments."""
+        self.history = np.asarray(counts, dtype=np.int64)
+
+    def segment_labels(self) -> list[str]:
+        """``0``, ``1-2``, ``3-9``, ``10+`` for edges [1, 3, 10]."""
+        bounds = [0, *self.history_edges]
+        labels = [
+            str(lo) if hi - lo == 1 else f"{lo}-{hi - 1}" for lo, hi in zip(bounds, bounds[1:])
+        ]
+        return [*labels, f"{bounds[-1]}+"] if self.history_edges else []
 
     @property
     def needs_item_statistics(self) -> bool:
@@ -110,6 +133,10 @@ class Evaluator:
                     bucket = BM.BUCKETS.index(name)
                     got = BM.bucket_recall(h, extra["bucket"][:, :k], extra["rel_bucket"], bucket)
                     values[key] = got.cpu()
+                elif name in BM.NEW_ITEMS:
+                    new = extra["new"][:, :k].long()
+                    got = BM.bucket_recall(h, new, extra["rel_new"], 1)
+                    values[key] = got.cpu()
             if "coverage" in self.metrics:
                 seen = state.covered.setdefault(k, torch.zeros(n, dtype=torch.bool))
                 seen[items[:, :k][v].cpu()] = True
@@ -137,7 +164,13 @@ class Evaluator:
         rel_bucket.index_put_(
             (rows, st.bucket[cols]), torch.ones_like(rows, dtype=torch.float32), accumulate=True
         )
+        rel_new = torch.zeros((b, 2), dtype=torch.float32, device=items.device)
+        rel_new.index_put_(
+            (rows, st.new[cols].long()), torch.ones_like(rows, dtype=torch.float32), accumulate=True
+        )
         return {
+            "new": st.new[items],
+            "rel_new": rel_new,
             "weight": st.weight[items].float(),
             "rel_weight": rel_weight.float(),
             "arp": st.popularity[items].float(),
@@ -161,8 +194,27 @@ class Evaluator:
                     out[f"{stage}/{key}"] = BM.gini(state.exposure[k].numpy())
                 else:
                     v = per_user[key].astype(np.float64)
-                    v = v[~np.isnan(v)] if name in BM.BUCKETS else v
+                    v = v[~np.isnan(v)] if name in BM.SKIP_NAN else v
                     out[f"{stage}/{key}"] = float(v.mean()) if len(v) else float("nan")
+        if self.history_edges and self.history is not None:
+            out.update(self._segments(per_user, stage))
+        return out
+
+    def _segments(self, per_user: dict[str, np.ndarray], stage: str) -> dict[str, float]:
+        """Per-user metrics averaged within each user segment (by training interactions)."""
+        segment = np.searchsorted(self.history_edges, self.history[per_user["user"]], "right")
+        out = {}
+        for s, label in enumerate(self.segment_labels()):
+            members = segment == s
+            out[f"{stage}/users/hist_{label}"] = float(members.sum())
+            if not members.any():
+                continue
+            for key, values in per_user.items():
+                if key in ("user", "n_test"):
+                    continue
+                v = values[members].astype(np.float64)
+                v = v[~np.isnan(v)]
+                out[f"{stage}/{key}/hist_{label}"] = float(v.mean()) if len(v) else float("nan")
         return out
 
 

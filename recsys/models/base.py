@@ -134,6 +134,8 @@ class RecommenderModule(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         if self.evaluator.needs_item_statistics and dm is not None:
             self.evaluator.set_item_statistics(dm.item_popularity, dm.n_users, dm.propensity.theta)
+        if getattr(self.evaluator, "history_edges", None) and dm is not None:
+            self.evaluator.set_user_history(np.diff(dm.split.train.matrix.indptr))
 
     def _step(self, batch: dict) -> None:
         with torch.no_grad():
