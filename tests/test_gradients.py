@@ -218,3 +218,26 @@ def test_wmf_gramian_loss_and_gradients_match_the_explicit_sum(alpha0):
             .item()
         )
     assert total == pytest.approx(brute.item(), rel=1e-12)
+
+
+def test_wmf_fold_in_is_the_exact_minimizer_of_the_users_loss():
+    """Folded-in WMF user vectors: the dense closed form, and a zero gradient of wmf_loss."""
+    from recsys.models.wmf import WMF, wmf_loss
+
+    torch.manual_seed(0)
+    model = WMF(n_users=5, n_items=12, factors=4, alpha0=0.3, regularization=0.7).double()
+    y = model.item_tower(None).detach()
+    rows = torch.tensor([0, 0, 0, 2, 2, 3])  # user 1 has no items: x = 0
+    cols = torch.tensor([1, 4, 7, 0, 4, 11])
+    conf = torch.tensor([1.0, 3.0, 2.0, 5.0, 1.0, 2.5], dtype=torch.float64)
+    x = model.fold_in_rows(rows, cols, conf, 4)
+    for u in range(4):
+        sel = rows == u
+        yo, c = y[cols[sel]], conf[sel]
+        a = (yo.T * c) @ yo + 0.3 * y.T @ y + 0.7 * torch.eye(4, dtype=torch.float64)
+        want = torch.linalg.solve(a, (yo.T * c).sum(1))
+        torch.testing.assert_close(x[u], want, rtol=1e-9, atol=1e-12)
+    free = x.clone().requires_grad_(True)
+    loss = wmf_loss(free, y, rows, cols, conf, 0.3, 0.7, item_share=0.0)
+    (grad,) = torch.autograd.grad(loss, free)
+    assert grad.abs().max() < 1e-9

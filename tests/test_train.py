@@ -114,6 +114,29 @@ def test_eval_with_other_metrics_and_adjustment(als_run, tmp_path):
     assert adjusted["test/arp@20"] < plain["test/arp@20"]  # less popular lists
 
 
+def test_recommend_from_a_new_users_history(als_run):
+    """A user the model never saw: their vector solved from their items through the model's
+    own confidence (linear, alpha from the run), the ranking brute-forced from it."""
+    from recsys.recommend import recommend_from_history
+
+    out, _, _ = als_run
+    model = load_model(best_checkpoint(out))
+    alpha = model.run_config["resolved"]["confidence"]["alpha"]
+    history, strengths = [model.item_ids[i] for i in (4, 9, 30)], [1.0, 3.0, 2.0]
+    got = recommend_from_history(model, history, k=8, strengths=strengths)
+    x = model.fold_in(torch.tensor([4, 9, 30]), 1 + alpha * torch.tensor(strengths))
+    scores = (x @ model.item_factors.T).numpy()
+    order = [i for i in np.argsort(-scores, kind="stable") if i not in (4, 9, 30)][:8]
+    assert got["items"] == [model.item_ids[i] for i in order]
+    np.testing.assert_allclose(got["scores"], scores[order], rtol=1e-5)
+    explicit = recommend_from_history(
+        model, history, k=8, confidences=list(1 + alpha * np.array(strengths))
+    )
+    assert explicit["items"] == got["items"]
+    with pytest.raises(UnknownIdError, match="unknown item"):
+        recommend_from_history(model, [history[0], "no-such-item"])
+
+
 def test_recommend_from_checkpoint_alone(als_run):
     out, _, _ = als_run
     model = load_model(best_checkpoint(out))

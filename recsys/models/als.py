@@ -157,23 +157,14 @@ class ALS(ClosedFormModule):
         """Exact ``(n_users, k)`` factors of users not in training, from their items: entry j
         says user ``rows[j]`` has item ``cols[j]`` with confidence ``conf[j]`` (rows
         ascending). Solves the user step's least squares (Cholesky, same lambda_u rule)."""
-        counts = torch.bincount(rows.cpu(), minlength=n_users).numpy()
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        device, dtype = self.item_factors.device, self.item_factors.dtype
-        csr = TorchCSR(
-            torch.from_numpy(indptr).to(device),
-            cols.to(device=device, dtype=torch.int64),
-            conf.to(device=device, dtype=dtype),
-            (n_users, self.n_items),
-            indptr,
-        )
+        csr = TorchCSR.from_entries(rows, cols, conf, (n_users, self.n_items), self.item_factors)
         h = self.hparams
         if h.correction == "relmf":
-            csr.target = self.item_target.to(device)[csr.indices]
+            csr.target = self.item_target.to(self.item_factors.device)[csr.indices]
         reg = row_regularization(
-            csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent, dtype
-        )
+            csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent,
+            self.item_factors.dtype,
+        )  # fmt: skip
         return solve_cholesky(csr, self.item_factors, reg, h.alpha0, h.budget)
 
     def fold_in(self, items: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:

@@ -55,6 +55,22 @@ class TorchCSR:
             indptr,
         )
 
+    @classmethod
+    def from_entries(
+        cls, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, shape, like: torch.Tensor
+    ) -> TorchCSR:
+        """From entries (``rows`` ascending), on ``like``'s device and in its dtype."""
+        counts = torch.bincount(rows.cpu(), minlength=shape[0]).numpy()
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return cls(
+            torch.from_numpy(indptr).to(like.device),
+            cols.to(device=like.device, dtype=torch.int64),
+            conf.to(device=like.device, dtype=like.dtype),
+            tuple(shape),
+            indptr,
+        )
+
     @property
     def counts(self) -> torch.Tensor:
         """``(n_rows,)`` number of stored entries per row."""

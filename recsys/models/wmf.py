@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from recsys.errors import RecsysError
+from recsys.models.als_solvers import TorchCSR, solve_cholesky
 from recsys.models.base import RecommenderModule
 from recsys.models.bpr import OPTIMIZERS, make_optimizer
 
@@ -154,3 +156,26 @@ class WMF(RecommenderModule):
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_tower(users) @ self.item_tower(None).T
+
+    @torch.no_grad()
+    def fold_in_rows(
+        self, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, n_users: int
+    ) -> torch.Tensor:
+        """``(n_users, k)`` vectors of users not in training, from their items (entry j: user
+        ``rows[j]``, rows ascending, has item ``cols[j]`` with confidence ``conf[j]``): the
+        exact minimizer of each one's share of ``wmf_loss`` with the items fixed,
+        x = (sum_obs c y y^T + alpha0 Y^T Y + regularization I)^-1 sum_obs c y."""
+        h = self.hparams
+        if h.correction != "none":
+            raise RecsysError("WMF fold-in is for correction=none")
+        y = self.item_tower(None)
+        conf = conf.to(y.dtype)
+        # solve_cholesky weighs an observed entry by its confidence instead of alpha0 and
+        # pulls it to its target: weight c + alpha0 and target c / (c + alpha0) give WMF's
+        csr = TorchCSR.from_entries(rows, cols, conf + h.alpha0, (n_users, self.n_items), y)
+        csr.target = (conf / (conf + h.alpha0)).to(y.device)
+        reg = torch.full((n_users,), float(h.regularization), dtype=y.dtype, device=y.device)
+        return solve_cholesky(csr, y, reg, h.alpha0)
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        return self.fold_in_rows(rows, cols, conf, n_users) @ self.item_tower(None).T
