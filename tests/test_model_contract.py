@@ -173,6 +173,11 @@ class TestEASE(ModelContract):
     model = "ease"
 
 
+class TestContent(ModelContract):
+    model = "content"
+    overrides = ("model.dims=8",)
+
+
 def test_ease_refuses_what_would_not_fit(monkeypatch, tmp_path):
     from recsys.errors import RecsysError
     from recsys.models import neighbors

@@ -47,6 +47,27 @@ class MovieLens100K:
     def source_files(self) -> list[Path]:
         return [self.path / "u.data"]
 
+    def item_text(self) -> dict[int, str]:
+        """Item id -> its title and genre names, from ``u.item`` and ``u.genre``."""
+        folder = require_dir(self.path, self.name, "u.item")
+        genres = [
+            line.split("|")[0]
+            for line in require_file(folder / "u.genre", self.name)
+            .read_text(encoding="latin-1")
+            .splitlines()
+            if line.strip()
+        ]
+        out = {}
+        items = require_file(folder / "u.item", self.name).read_text(encoding="latin-1")
+        for line in items.splitlines():
+            fields = line.split("|")
+            if len(fields) < 5 + len(genres):
+                continue
+            flags = fields[-len(genres) :]
+            names = [g for g, f in zip(genres, flags) if f.strip() == "1"]
+            out[int(fields[0])] = " ".join([fields[1], *names])
+        return out
+
     def load(self) -> Interactions:
         folder = require_dir(self.path, self.name, "u.data")
         source = require_file(folder / "u.data", self.name)
@@ -62,6 +83,22 @@ class MovieLensLatestSmall(MovieLens100K):
 
     def source_files(self) -> list[Path]:
         return [self.path / "ratings.csv"]
+
+    def item_text(self) -> dict[int, str]:
+        """Item id -> title, genres and every tag users gave it (``movies.csv``,
+        ``tags.csv`` where present)."""
+        folder = require_dir(self.path, self.name, "movies.csv")
+        movies = pd.read_csv(require_file(folder / "movies.csv", self.name))
+        text = {
+            int(m): f"{t} {g.replace('|', ' ')}"
+            for m, t, g in zip(movies["movieId"], movies["title"], movies["genres"])
+        }
+        if (folder / "tags.csv").is_file():
+            tags = pd.read_csv(folder / "tags.csv")
+            joined = tags.groupby("movieId")["tag"].agg(lambda t: " ".join(map(str, t)))
+            for m, words in joined.items():
+                text[int(m)] = f"{text.get(int(m), '')} {words}"
+        return text
 
     def load(self) -> Interactions:
         folder = require_dir(self.path, self.name, "ratings.csv")

@@ -139,6 +139,20 @@ class PublisherSimulator:
             self._simulate()
         return self._truth
 
+    def item_text(self, words: int = 40, vocabulary: int = 60) -> dict[int, str]:
+        """Article id -> ``words`` words drawn from its topic mix, each topic with its own
+        ``vocabulary`` words (Zipf-like), as a text encoder would see an article."""
+        rng = np.random.default_rng([self.seed, 1])
+        topics = self.truth.topics
+        ranks = np.arange(1, vocabulary + 1)
+        zipf = (1.0 / ranks) / (1.0 / ranks).sum()
+        out = {}
+        for i in range(self.n_articles):
+            t = rng.choice(self.n_topics, size=words, p=topics[i])
+            w = rng.choice(vocabulary, size=words, p=zipf)
+            out[i] = " ".join(f"t{a}w{b}" for a, b in zip(t, w))
+        return out
+
     def write_events(self, path: str | Path) -> Path:
         """The event log as CSV or Parquet (by the suffix), readable by ``data=events``."""
         path = Path(path)

@@ -49,6 +49,26 @@ class SyntheticDataset:
         self.max_extra_plays, self.days, self.seed = max_extra_plays, days, seed
         self.chunk_users = chunk_users
 
+    def item_text(self, words: int = 12) -> dict[int, str]:
+        """Item id -> words naming its strongest latent dimensions and their signs (``d3p``
+        for a large positive y_i3), each repeated in proportion to |y_i|: content that
+        carries some of the taste structure, for content models."""
+        y = self._item_factors(np.random.default_rng(self.seed))
+        weights = np.abs(y) / np.abs(y).sum(1, keepdims=True)
+        counts = np.rint(weights * words).astype(np.int64)
+        names = [[f"d{d}p", f"d{d}n"] for d in range(self.rank)]
+        return {
+            i + 1: " ".join(
+                names[d][int(y[i, d] < 0)] for d in range(self.rank) for _ in range(counts[i, d])
+            )
+            for i in range(self.n_items)
+        }
+
+    def _item_factors(self, rng: np.random.Generator) -> np.ndarray:
+        """The users' then the items' latent vectors are the generator's first draws."""
+        rng.standard_normal((self.n_users, self.rank))
+        return rng.standard_normal((self.n_items, self.rank)).astype(np.float32)
+
     def load(self) -> Interactions:
         rng = np.random.default_rng(self.seed)
         x = rng.standard_normal((self.n_users, self.rank)).astype(np.float32)

@@ -1,0 +1,92 @@
+"""Content-based recommendation: items similar, by their content vectors, to a user's recent
+items (``model=content``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recsys.data.content import item_vectors, texts_for
+from recsys.models.base import ClosedFormModule
+
+
+class ContentKNN(ClosedFormModule):
+    """score(u, j) = sum over the user's ``recent`` latest training items i of cos(v_i, v_j),
+    v the items' content vectors (``recsys.data.content``: ``tfidf_svd`` of the dataset's
+    ``item_text()``, or a local ``sentence`` model). Users are rows; no interaction data is
+    learned, so a brand-new item with content is ranked like any other.
+
+    Args:
+        encoder, dims, model_path: how item texts become vectors.
+        recent: how many of the user's latest training items form their profile (by time
+            where the data has timestamps, else all of them count); 0 = all.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        encoder: str = "tfidf_svd",
+        dims: int = 64,
+        model_path: str | None = None,
+        recent: int = 10,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        self.save_hyperparameters(logger=False)
+        self.register_buffer("item_vectors", torch.zeros(n_items, 0))
+        self.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
+        self.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
+
+    def fit_epoch(self) -> None:
+        dm = self.trainer.datamodule
+        h = self.hparams
+        texts = texts_for(dm.dataset, dm.item_ids)
+        vectors = item_vectors(texts, h.encoder, h.dims, h.model_path)
+        self.item_vectors = torch.from_numpy(vectors).to(self.device)
+        profile = recent_items(dm.split.train, h.recent)
+        self.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(self.device)
+        self.profile_items = torch.from_numpy(profile.indices.astype(np.int64)).to(self.device)
+        self.trainer.should_stop = True
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        starts, ends = self.profile_indptr[users], self.profile_indptr[users + 1]
+        lengths = ends - starts
+        rows = torch.repeat_interleave(torch.arange(len(users), device=self.device), lengths)
+        first = torch.cumsum(lengths, 0) - lengths
+        offset = torch.arange(len(rows), device=self.device) - first[rows]
+        cols = self.profile_items[starts[rows] + offset]
+        return self._from_items(rows, cols, len(users))
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        """New users from their items (all of them form the profile)."""
+        return self._from_items(rows.to(self.device), cols.to(self.device), n_users)
+
+    def _from_items(self, rows: torch.Tensor, cols: torch.Tensor, n_users: int) -> torch.Tensor:
+        profile = torch.zeros((n_users, self.item_vectors.shape[1]), device=self.device)
+        profile.index_add_(0, rows, self.item_vectors[cols])
+        return profile @ self.item_vectors.T
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint["state_dict"]
+        for name in ("item_vectors", "profile_indptr", "profile_items"):
+            setattr(self, name, torch.empty_like(state[name]))
+
+
+def recent_items(part, recent: int) -> sp.csr_matrix:
+    """``(n_users, n_items)`` binary CSR: each user's ``recent`` latest items of ``part``
+    (ties by item index); all of them for ``recent`` 0 or data without timestamps."""
+    m = part.matrix.tocsr()
+    if recent <= 0 or part.timestamps is None:
+        out = m.copy()
+        out.data[:] = 1.0
+        return out
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((m.indices, -np.asarray(part.timestamps, dtype=np.float64), rows))
+    rank = np.empty(m.nnz, dtype=np.int64)
+    rank[order] = np.arange(m.nnz) - m.indptr[rows[order]]
+    keep = rank < recent
+    return sp.csr_matrix(
+        (np.ones(keep.sum(), dtype=np.float32), (rows[keep], m.indices[keep])), shape=m.shape
+    )
