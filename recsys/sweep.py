@@ -169,14 +169,31 @@ def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) ->
         log.info("trial %d: %s = %.6f", trial.number, search.metric, value)
         return value
 
-    study.optimize(objective, callbacks=[_stop_at(search.n_trials)], gc_after_trial=True)
+    # a numerical failure (e.g. a loss that diverged at these parameters) fails that trial
+    # only; any other error stops the sweep, since it would repeat in every trial
+    study.optimize(
+        objective,
+        callbacks=[_stop_at(search.n_trials, MAX_FAILURES_IN_A_ROW)],
+        gc_after_trial=True,
+        catch=(FloatingPointError,),
+    )
 
 
-def _stop_at(n_trials: int):
+MAX_FAILURES_IN_A_ROW = 5
+
+
+def _stop_at(n_trials: int, max_failures: int):
     """A callback that stops this process once the finished trials and those running
-    elsewhere (other workers) make ``n_trials``, so that parallel workers do not overshoot."""
+    elsewhere (other workers) make ``n_trials`` (so that parallel workers do not overshoot),
+    or after ``max_failures`` failed trials in a row."""
+    failures = 0
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal failures
+        failures = failures + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
+        if failures >= max_failures:
+            log.error("%d trials failed in a row: stopping the sweep (see sweep.log)", failures)
+            study.stop()
         states = (*FINISHED, optuna.trial.TrialState.RUNNING)
         if len(study.get_trials(deepcopy=False, states=states)) >= n_trials:
             study.stop()

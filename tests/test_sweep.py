@@ -161,3 +161,23 @@ def test_every_search_space_composes_into_run_configs(name, tmp_path):
     for key, value in params.items():
         assert OmegaConf.select(cfg, key) == value, key
     assert search.metric.startswith("val/")
+
+
+def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_path, monkeypatch):
+    """FloatingPointError in a trial marks it failed and the sweep goes on; five failures in
+    a row stop it instead of looping."""
+    import recsys.train
+    from recsys.sweep import run_sweep
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def diverging(cfg, callbacks=None):
+        calls.append(cfg.model.regularization)
+        raise FloatingPointError("loss is NaN")
+
+    monkeypatch.setattr(recsys.train, "train", diverging)
+    cfg = sweep_config(["hparams_search=synthetic_als", "hparams_search.n_trials=20"])
+    study = run_sweep(cfg)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL] * 5 and len(calls) == 5
