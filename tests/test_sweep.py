@@ -40,6 +40,24 @@ def load(sweep_dir: Path) -> optuna.Study:
     return optuna.load_study(study_name="synthetic_als", storage=f"sqlite:///{sweep_dir}/study.db")
 
 
+def finished_count(sweep_dir: Path) -> int:
+    """Finished trials in the study, read without writing: opening the storage through Optuna
+    would create its tables, racing the sweep that is creating them."""
+    import sqlite3
+
+    path = sweep_dir / "study.db"
+    if not path.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            (n,) = db.execute(
+                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')"
+            ).fetchone()
+    except sqlite3.OperationalError:  # no tables yet, or locked for a moment
+        return 0
+    return n
+
+
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
     """The sweep started, killed (SIGKILL) once two trials have finished, then the same
@@ -54,16 +72,12 @@ def killed_and_resumed(tmp_path_factory):
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-        if (sweep_dir / "study.db").is_file():
-            try:
-                before = finished(load(sweep_dir))
-            except KeyError:  # the study is not created yet
-                continue
-            if len(before) >= 2:
-                proc.send_signal(signal.SIGKILL)
-                break
+        if finished_count(sweep_dir) >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr.read()[-3000:])
+    before = finished(load(sweep_dir))
     assert 2 <= len(before) < N_TRIALS
     time.sleep(3)  # past the grace period: the killed trial's heartbeat is stale
     again = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
