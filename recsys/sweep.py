@@ -99,7 +99,9 @@ def open_study(cfg: DictConfig, worker: int = 0) -> optuna.Study:
             engine_kwargs={"connect_args": {"timeout": 120}},  # workers wait for each other
             heartbeat_interval=cfg.heartbeat_interval,
             grace_period=cfg.grace_period,
-            failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=1
+            ),
         )
     sampler_cfg = OmegaConf.to_container(search.sampler)
     if worker and sampler_cfg.get("seed") is not None:
