@@ -178,6 +178,11 @@ class TestContent(ModelContract):
     overrides = ("model.dims=8",)
 
 
+class TestHybrid(ModelContract):
+    model = "hybrid"
+    overrides = ("model.dims=8", "model.n_min=15")  # some users by content, most by iALS
+
+
 def test_ease_refuses_what_would_not_fit(monkeypatch, tmp_path):
     from recsys.errors import RecsysError
     from recsys.models import neighbors

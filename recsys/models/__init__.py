@@ -4,8 +4,19 @@ from recsys.models.als import ALS
 from recsys.models.base import RecommenderModule
 from recsys.models.bpr import BPR
 from recsys.models.content import ContentKNN
+from recsys.models.hybrid import HybridALS
 from recsys.models.neighbors import EASE, ItemKNN
 from recsys.models.popularity import Popularity
 from recsys.models.wmf import WMF
 
-__all__ = ["ALS", "BPR", "ContentKNN", "EASE", "ItemKNN", "Popularity", "RecommenderModule", "WMF"]
+__all__ = [
+    "ALS",
+    "BPR",
+    "ContentKNN",
+    "EASE",
+    "HybridALS",
+    "ItemKNN",
+    "Popularity",
+    "RecommenderModule",
+    "WMF",
+]
