@@ -43,26 +43,8 @@ class KCore:
             if not bad.any():
                 break
             keep &= ~bad
-        out = data.subset(keep).compact()
-        log.info(
-            "k-core (users >= %d, items >= %d) after %d rounds: %d -> %d users, %d -> %d items, "
-            "%d -> %d interactions",
-            self.min_user,
-            self.min_item,
-            rounds,
-            data.n_users,
-            out.n_users,
-            data.n_items,
-            out.n_items,
-            data.nnz,
-            out.nnz,
-        )
-        if out.nnz == 0:
-            raise EmptyDataError(
-                f"k-core filtering (min_user={self.min_user}, min_item={self.min_item}) left no "
-                "interactions; lower the thresholds"
-            )
-        return out
+        what = f"k-core (users >= {self.min_user}, items >= {self.min_item}) after {rounds} rounds"
+        return _keep(data, keep, what, "k-core filtering", self)
 
 
 class MinCounts:
@@ -80,22 +62,27 @@ class MinCounts:
         rows, cols = data.rows(), data.matrix.indices
         keep = np.bincount(cols, minlength=data.n_items)[cols] >= self.min_item
         keep &= np.bincount(rows[keep], minlength=data.n_users)[rows] >= self.min_user
-        out = data.subset(keep).compact()
-        log.info(
-            "min counts (items >= %d users, then users >= %d items): %d -> %d users, %d -> %d "
-            "items, %d -> %d interactions",
-            self.min_item,
-            self.min_user,
-            data.n_users,
-            out.n_users,
-            data.n_items,
-            out.n_items,
-            data.nnz,
-            out.nnz,
+        what = f"min counts (items >= {self.min_item} users, then users >= {self.min_user} items)"
+        return _keep(data, keep, what, "min counts filtering", self)
+
+
+def _keep(data: Interactions, keep: np.ndarray, what: str, name: str, f) -> Interactions:
+    """The kept interactions, compacted, with what was dropped in the log; an error naming
+    the thresholds when nothing is left."""
+    out = data.subset(keep).compact()
+    log.info(
+        "%s: %d -> %d users, %d -> %d items, %d -> %d interactions",
+        what,
+        data.n_users,
+        out.n_users,
+        data.n_items,
+        out.n_items,
+        data.nnz,
+        out.nnz,
+    )
+    if out.nnz == 0:
+        raise EmptyDataError(
+            f"{name} (min_user={f.min_user}, min_item={f.min_item}) left no interactions; "
+            "lower the thresholds"
         )
-        if out.nnz == 0:
-            raise EmptyDataError(
-                f"min counts filtering (min_user={self.min_user}, min_item={self.min_item}) "
-                "left no interactions; lower the thresholds"
-            )
-        return out
+    return out

@@ -39,39 +39,52 @@ class ContentKNN(ClosedFormModule):
         self.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
 
     def fit_epoch(self) -> None:
-        dm = self.trainer.datamodule
-        h = self.hparams
-        texts = texts_for(dm.dataset, dm.item_ids)
-        vectors = item_vectors(texts, h.encoder, h.dims, h.model_path)
-        self.item_vectors = torch.from_numpy(vectors).to(self.device)
-        profile = recent_items(dm.split.train, h.recent)
-        self.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(self.device)
-        self.profile_items = torch.from_numpy(profile.indices.astype(np.int64)).to(self.device)
+        fit_content(self, self.trainer.datamodule)
         self.trainer.should_stop = True
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        starts, ends = self.profile_indptr[users], self.profile_indptr[users + 1]
-        lengths = ends - starts
-        rows = torch.repeat_interleave(torch.arange(len(users), device=self.device), lengths)
-        first = torch.cumsum(lengths, 0) - lengths
-        offset = torch.arange(len(rows), device=self.device) - first[rows]
-        cols = self.profile_items[starts[rows] + offset]
-        return self._from_items(rows, cols, len(users))
+        return profile_scores(self, users)
 
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         """New users from their items (all of them form the profile)."""
-        return self._from_items(rows.to(self.device), cols.to(self.device), n_users)
-
-    def _from_items(self, rows: torch.Tensor, cols: torch.Tensor, n_users: int) -> torch.Tensor:
-        profile = torch.zeros((n_users, self.item_vectors.shape[1]), device=self.device)
-        profile.index_add_(0, rows, self.item_vectors[cols])
-        return profile @ self.item_vectors.T
+        return content_scores(self.item_vectors, rows, cols, n_users)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
         for name in ("item_vectors", "profile_indptr", "profile_items"):
             setattr(self, name, torch.empty_like(state[name]))
+
+
+def fit_content(model, dm) -> None:
+    """Set ``model``'s buffers ``item_vectors`` (from the dataset's item text, by the
+    model's ``encoder``, ``dims``, ``model_path``) and ``profile_indptr`` /
+    ``profile_items`` (each user's ``recent`` latest training items)."""
+    h = model.hparams
+    vectors = item_vectors(texts_for(dm.dataset, dm.item_ids), h.encoder, h.dims, h.model_path)
+    model.item_vectors = torch.from_numpy(vectors).to(model.device)
+    profile = recent_items(dm.split.train, h.recent)
+    model.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(model.device)
+    model.profile_items = torch.from_numpy(profile.indices.astype(np.int64)).to(model.device)
+
+
+def profile_scores(model, users: torch.Tensor) -> torch.Tensor:
+    """Content scores ``(B, n_items)`` of ``users`` from their profiles (``fit_content``)."""
+    starts, ends = model.profile_indptr[users], model.profile_indptr[users + 1]
+    lengths = ends - starts
+    rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), lengths)
+    first = torch.cumsum(lengths, 0) - lengths
+    offset = torch.arange(len(rows), device=users.device) - first[rows]
+    cols = model.profile_items[starts[rows] + offset]
+    return content_scores(model.item_vectors, rows, cols, len(users))
+
+
+def content_scores(vectors: torch.Tensor, rows, cols, n_users: int) -> torch.Tensor:
+    """``(n_users, n_items)``: row r sums the cosines of every item to the items i with
+    (r, i) in (rows, cols); ``vectors`` ``(n_items, d)`` L2-normalised."""
+    profile = torch.zeros((n_users, vectors.shape[1]), device=vectors.device)
+    profile.index_add_(0, rows.to(vectors.device), vectors[cols.to(vectors.device)])
+    return profile @ vectors.T
 
 
 def recent_items(part, recent: int) -> sp.csr_matrix:

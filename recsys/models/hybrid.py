@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recsys.data.content import item_vectors, texts_for
 from recsys.models.als import ALS
-from recsys.models.content import recent_items
+from recsys.models.content import content_scores, fit_content, profile_scores
 
 
 class HybridALS(ALS):
@@ -51,13 +50,8 @@ class HybridALS(ALS):
     def on_fit_start(self) -> None:
         super().on_fit_start()
         dm = self.trainer.datamodule
-        h = self.hparams
-        vectors = item_vectors(texts_for(dm.dataset, dm.item_ids), h.encoder, h.dims, h.model_path)
-        self.item_vectors = torch.from_numpy(vectors).to(self.device)
+        fit_content(self, dm)
         train = dm.split.train
-        profile = recent_items(train, h.recent)
-        self.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(self.device)
-        self.profile_items = torch.from_numpy(profile.indices.astype(np.int64)).to(self.device)
         self.history = torch.from_numpy(np.diff(train.matrix.indptr).astype(np.int64)).to(
             self.device
         )
@@ -96,29 +90,15 @@ class HybridALS(ALS):
         scores = self.user_factors[users] @ self._items().T
         cold = self.history[users] < self.hparams.n_min
         if bool(cold.any()):
-            scores[cold] = self._content_scores(users[cold])
+            scores[cold] = profile_scores(self, users[cold])
         return scores
-
-    def _content_scores(self, users: torch.Tensor) -> torch.Tensor:
-        starts, ends = self.profile_indptr[users], self.profile_indptr[users + 1]
-        lengths = ends - starts
-        rows = torch.repeat_interleave(torch.arange(len(users), device=self.device), lengths)
-        first = torch.cumsum(lengths, 0) - lengths
-        cols = self.profile_items[starts[rows] + torch.arange(len(rows), device=self.device)
-                                  - first[rows]]  # fmt: skip
-        return self._content_from_items(rows, cols, len(users))
-
-    def _content_from_items(self, rows, cols, n_users: int) -> torch.Tensor:
-        profile = torch.zeros((n_users, self.item_vectors.shape[1]), device=self.device)
-        profile.index_add_(0, rows, self.item_vectors[cols])
-        return profile @ self.item_vectors.T
 
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         rows, cols = rows.to(self.device), cols.to(self.device)
         scores = self.fold_in_rows(rows, cols, conf, n_users) @ self._items().T
         cold = torch.bincount(rows, minlength=n_users) < self.hparams.n_min
         if bool(cold.any()):
-            content = self._content_from_items(rows, cols, n_users)
+            content = content_scores(self.item_vectors, rows, cols, n_users)
             scores[cold] = content[cold]
         return scores
 

@@ -120,11 +120,7 @@ class TripleSampler:
         repeat[order[1:]] = sorted_keys[1:] == sorted_keys[:-1]  # all but one of equal keys
         mask = (~repeat.view(groups, n_negatives)).repeat_interleave(size, dim=0)
         if self.reject_seen:  # walk the users' training rows, look each item up in its group
-            starts = self.indptr[users]
-            lengths = self.indptr[users + 1] - starts
-            row = torch.repeat_interleave(torch.arange(n, device=self.device), lengths)
-            first = torch.cumsum(lengths, 0) - lengths
-            item = self.items[starts[row] + torch.arange(len(row), device=self.device) - first[row]]
+            row, item = self._training_items(users)
             query = item + (row // size) * self.n_items
             at = torch.searchsorted(sorted_keys, query).clamp(max=len(sorted_keys) - 1)
             hit = sorted_keys[at] == query
@@ -138,11 +134,16 @@ class TripleSampler:
         Walks the users' training rows (cost: their total length), not users x items."""
         slot = torch.full((self.n_items,), -1, dtype=torch.int64, device=self.device)
         slot[items] = torch.arange(len(items), device=self.device)
+        row, item = self._training_items(users)
+        s = slot[item]
+        hit = s >= 0
+        return row[hit], s[hit]
+
+    def _training_items(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every training item of each of ``users``: positions r into ``users`` and items."""
         starts = self.indptr[users]
         lengths = self.indptr[users + 1] - starts
         row = torch.repeat_interleave(torch.arange(len(users), device=self.device), lengths)
         first = torch.cumsum(lengths, 0) - lengths
         offset = torch.arange(len(row), device=self.device) - first[row]
-        s = slot[self.items[starts[row] + offset]]
-        hit = s >= 0
-        return row[hit], s[hit]
+        return row, self.items[starts[row] + offset]
