@@ -173,7 +173,7 @@ def to_markdown(table: pd.DataFrame, level: float) -> str:
 
 
 def default_metrics(runs: dict[str, pd.DataFrame]) -> list[str]:
-    columns = [c for c in next(iter(runs.values())).columns if c != "n_test"]
+    columns = [c for c in next(iter(runs.values())).columns if c not in ("n_test", "n_train")]
     common = [c for c in columns if all(c in f.columns for f in runs.values())]
     preferred = [m for m in ("ndcg@20", "recall@20") if m in common]
     return preferred or common
@@ -195,7 +195,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--level", type=float, default=0.95, help="confidence level")
     ap.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ap.add_argument(
+        "--history",
+        help="only users with this many training interactions: N, LO-HI or LO+ (e.g. 0-2, 3+)",
+    )
     return ap.parse_args(argv)
+
+
+def history_filter(runs: dict[str, pd.DataFrame], spec: str) -> dict[str, pd.DataFrame]:
+    """The runs restricted to users whose training interactions ``n_train`` are in ``spec``
+    (``N``, ``LO-HI`` inclusive, or ``LO+``)."""
+    try:
+        if spec.endswith("+"):
+            lo, hi = int(spec[:-1]), np.inf
+        elif "-" in spec:
+            lo, hi = (int(x) for x in spec.split("-", 1))
+        else:
+            lo = hi = int(spec)
+    except ValueError:
+        raise RecsysError(f"--history {spec!r}: expected N, LO-HI or LO+ (e.g. 0-2, 3+)") from None
+    out = {}
+    for name, frame in runs.items():
+        if "n_train" not in frame.columns:
+            raise RecsysError(
+                f"--history: run {name} has no n_train column (written by runs before it "
+                "existed); evaluate its checkpoint again with recsys-eval"
+            )
+        out[name] = frame[(frame["n_train"] >= lo) & (frame["n_train"] <= hi)]
+    return out
 
 
 @user_errors
@@ -209,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
         if not matches:
             raise RecsysError(f"--baseline {args.baseline} is not one of the runs: {names}")
         baseline = matches[0]
+    if args.history:
+        runs = history_filter(runs, args.history)
     metrics = args.metrics or default_metrics(runs)
     table = compare(runs, baseline, metrics, args.level, args.resamples, args.seed)
     ascending = args.sort in ("p_ttest", "run")

@@ -105,7 +105,8 @@ def build_datamodule(cfg: DictConfig) -> RecsysDataModule:
 def write_outputs(
     model: RecommenderModule, dm: RecsysDataModule, output_dir: str | Path
 ) -> dict[str, float]:
-    """Write ``metrics.json`` and ``per_user_metrics.parquet`` of the last test into
+    """Write ``metrics.json`` and ``per_user_metrics.parquet`` (per user: id, training
+    interactions ``n_train``, test items ``n_test``, metrics) of the last test into
     ``output_dir``; return the test metrics."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +114,8 @@ def write_outputs(
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     per_user = dict(model.per_user["test"])
     users = per_user.pop("user")
-    frame = pd.DataFrame({"user": np.asarray(dm.user_ids)[users], **per_user})
+    n_train = np.diff(dm.split.train.matrix.indptr)[users]  # for comparisons by segment
+    frame = pd.DataFrame({"user": np.asarray(dm.user_ids)[users], "n_train": n_train, **per_user})
     frame.to_parquet(output_dir / "per_user_metrics.parquet", index=False)
     log.info("test metrics:\n%s", format_metrics(metrics))
     return metrics

@@ -65,7 +65,12 @@ def test_routing_and_the_ridge_map_match_their_definitions(hybrid):
         rtol=1e-4, atol=1e-5,
     )  # fmt: skip
     profile = model.profile_indptr.numpy()
-    cold = np.flatnonzero(~warm)[:20]
+    empty = history == 0
+    assert empty.any()  # readers who arrived after the cut: popularity
+    counts = np.bincount(dm.split.train.matrix.indices, minlength=model.n_items)
+    np.testing.assert_allclose(scores[empty], np.tile(counts / counts.max(), (empty.sum(), 1)),
+                               rtol=1e-6)  # fmt: skip
+    cold = np.flatnonzero(~warm & ~empty)[:20]
     for u in cold:
         recent = model.profile_items.numpy()[profile[u] : profile[u + 1]]
         want = v[recent].sum(0) @ v.T

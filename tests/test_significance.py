@@ -154,3 +154,21 @@ def test_labels_and_a_sweep_folder_stands_for_its_best_trial(tmp_path, capsys):
     assert "best trial 1" in capsys.readouterr().err
     with pytest.raises(Exception, match="more than one run"):
         C.load_runs([f"x={tmp_path / 'base'}", f"x={sweep}"])
+
+
+def test_history_restricts_the_comparison_to_a_user_segment(tmp_path, capsys):
+    users = np.array([f"u{i}" for i in range(6)])
+    for name, values in (("a", np.arange(6) / 10), ("b", np.arange(6) / 10 + 0.05)):
+        (tmp_path / name).mkdir()
+        pd.DataFrame(
+            {"user": users, "n_train": [0, 1, 2, 3, 9, 20], "n_test": 2, "ndcg@20": values}
+        ).to_parquet(tmp_path / name / "per_user_metrics.parquet", index=False)
+    runs = C.load_runs([str(tmp_path / "a"), str(tmp_path / "b")])
+    few = C.history_filter(runs, "0-2")
+    assert few["a"].index.tolist() == ["u0", "u1", "u2"]
+    assert C.history_filter(runs, "3+")["b"].index.tolist() == ["u3", "u4", "u5"]
+    assert C.history_filter(runs, "9")["a"].index.tolist() == ["u4"]
+    C.main([str(tmp_path / "a"), str(tmp_path / "b"), "--history", "0-2", "--resamples", "200"])
+    assert "| b | ndcg@20 | 3 |" in capsys.readouterr().out
+    with pytest.raises(Exception, match="LO-HI"):
+        C.history_filter(runs, "few")

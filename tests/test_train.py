@@ -45,6 +45,7 @@ def test_run_directory_contents(als_run):
     per_user = pd.read_parquet(out / "per_user_metrics.parquet")
     assert len(per_user) == per_user["user"].nunique() > 0
     assert (per_user["n_test"] >= 1).all()
+    assert (per_user["n_train"] >= 1).all() and per_user["n_train"].dtype.kind == "i"
     assert per_user["ndcg@20"].astype("float64").mean() == pytest.approx(
         on_disk["test/ndcg@20"], rel=1e-9
     )

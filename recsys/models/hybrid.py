@@ -16,6 +16,7 @@ class HybridALS(ALS):
     - **users** with at least ``n_min`` training interactions are scored by iALS; the others
       (and new users folded in with fewer than ``n_min`` items) by content: the sum of the
       cosine similarities of an item's content vector to their ``recent`` latest items';
+      users with no item at all by training popularity;
     - **new items** (no training interaction) get item factors from their content vectors,
       y_i = v_i W, with W the ridge regression of the warm items' factors on their vectors,
       W = (V^T V + ridge I)^-1 V^T Y (refitted after every epoch), so iALS users can be
@@ -46,6 +47,7 @@ class HybridALS(ALS):
         self.register_buffer("history", torch.zeros(n_users, dtype=torch.int64))
         self.register_buffer("new_items", torch.zeros(n_items, dtype=torch.bool))
         self.register_buffer("new_item_factors", torch.zeros(0, self.hparams.factors))
+        self.register_buffer("popularity", torch.zeros(n_items))
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -57,6 +59,7 @@ class HybridALS(ALS):
         )
         counts = np.bincount(train.matrix.indices, minlength=self.n_items)
         self.new_items = torch.from_numpy(counts == 0).to(self.device)
+        self.popularity = torch.from_numpy(counts / max(counts.max(), 1)).float().to(self.device)
         self._map_new_items()
 
     def fit_epoch(self) -> None:
@@ -88,19 +91,27 @@ class HybridALS(ALS):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         users = users.to(self.device)
         scores = self.user_factors[users] @ self._items().T
-        cold = self.history[users] < self.hparams.n_min
+        history = self.history[users]
+        return self._route(scores, history, lambda rows: profile_scores(self, users[rows]))
+
+    def _route(self, scores, history, content) -> torch.Tensor:
+        """iALS ``scores`` replaced by ``content(rows)`` where the history is short, and by
+        popularity where it is empty."""
+        cold = history < self.hparams.n_min
         if bool(cold.any()):
-            scores[cold] = profile_scores(self, users[cold])
+            scores[cold] = content(cold)
+        empty = history == 0
+        if bool(empty.any()):
+            scores[empty] = self.popularity
         return scores
 
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         rows, cols = rows.to(self.device), cols.to(self.device)
         scores = self.fold_in_rows(rows, cols, conf, n_users) @ self._items().T
-        cold = torch.bincount(rows, minlength=n_users) < self.hparams.n_min
-        if bool(cold.any()):
-            content = content_scores(self.item_vectors, rows, cols, n_users)
-            scores[cold] = content[cold]
-        return scores
+        history = torch.bincount(rows, minlength=n_users)
+        return self._route(
+            scores, history, lambda r: content_scores(self.item_vectors, rows, cols, n_users)[r]
+        )
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
