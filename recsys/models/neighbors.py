@@ -176,7 +176,7 @@ class EASE(ClosedFormModule):
 
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         """Held-out users: x_u B from their known items (binary, as in training)."""
-        rows = rows.to(self.device, torch.int64)
+        rows = rows.to(self.device, torch.int64).contiguous()
         offsets = torch.searchsorted(rows, torch.arange(n_users, device=self.device))
         return F.embedding_bag(cols.to(self.device, torch.int64), self.weights, offsets, mode="sum")
 
