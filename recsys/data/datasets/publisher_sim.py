@@ -37,8 +37,19 @@ class PublisherTruth:
 
     def affinity(self, readers: np.ndarray | None = None) -> np.ndarray:
         tastes = self.tastes if readers is None else self.tastes[readers]
-        match = tastes @ self.topics.T * self.topics.shape[1]  # 1 = an average match
-        z = self.taste_weight * np.log(match + 1e-3) + self.quality_weight * self.quality
+        return self._from_match(tastes @ self.topics.T, self.quality)
+
+    def affinity_pairs(self, readers: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Affinity of (reader, article) pairs, broadcasting ``readers`` against ``items``."""
+        readers, items = np.broadcast_arrays(readers, items)
+        match = np.einsum("...k,...k->...", self.tastes[readers], self.topics[items])
+        return self._from_match(match, self.quality[items])
+
+    def _from_match(self, match: np.ndarray, quality: np.ndarray) -> np.ndarray:
+        """sigmoid(taste_weight log(n_topics theta . phi) + quality_weight q + offset); the
+        scaled match is 1 for an average reader and article."""
+        scaled = match * self.topics.shape[1]
+        z = self.taste_weight * np.log(scaled + 1e-3) + self.quality_weight * quality
         return 1.0 / (1.0 + np.exp(-(z + self.offset)))
 
 
@@ -233,7 +244,7 @@ class PublisherSimulator:
             w = np.flatnonzero(from_widget)
             if len(w):  # slot s with probability ~ decay^s * affinity
                 slate = widget_pool[idx[w]]
-                aff = _affinity_pairs(truth, u[w, None], slate)
+                aff = truth.affinity_pairs(u[w, None], slate)
                 logits = np.log(aff) + np.arange(slate.shape[1]) * np.log(self.position_decay)
                 pick = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
                 chosen[w] = slate[np.arange(len(w)), pick]
@@ -241,7 +252,7 @@ class PublisherSimulator:
             if len(o):
                 chosen[o] = self._organic(rng, u[o], now[idx[o]], published, by_topic,
                                           topic_start)  # fmt: skip
-            aff = _affinity_pairs(truth, u, chosen)
+            aff = truth.affinity_pairs(u, chosen)
             read = rng.random(len(idx)) < aff
             completion = rng.beta(1 + 4 * aff, 1 + 4 * (1 - aff))
             seconds = np.where(
@@ -266,7 +277,7 @@ class PublisherSimulator:
             return available[:, None] - 1 - np.arange(size)[None, :]
         if self.policy == "most_popular":  # yesterday's counts, among what was published
             top = np.argsort(-views, kind="stable")
-            ranked = top[np.isin(top, np.arange(available.min()))]
+            ranked = top[top < available.min()]
             return np.broadcast_to(ranked[:size], (len(start), size)).copy()
         low = np.maximum(available - self.random_pool, 0)
         span = available - low
@@ -293,15 +304,6 @@ class PublisherSimulator:
         chosen = by_topic[np.minimum(lo + pos, len(by_topic) - 1)]
         latest = np.maximum(np.searchsorted(published, now, side="right") - 1, 0)
         return np.where(avail > 0, chosen, latest)
-
-
-def _affinity_pairs(truth: PublisherTruth, readers: np.ndarray, items: np.ndarray):
-    """Affinity of (reader, article) pairs, broadcasting ``readers`` against ``items``."""
-    readers, items = np.broadcast_arrays(readers, items)
-    match = np.einsum("...k,...k->...", truth.tastes[readers], truth.topics[items])
-    match = match * truth.topics.shape[1]
-    z = truth.taste_weight * np.log(match + 1e-3) + truth.quality_weight * truth.quality[items]
-    return 1.0 / (1.0 + np.exp(-(z + truth.offset)))
 
 
 def _first_distinct(values: np.ndarray, size: int) -> np.ndarray:
