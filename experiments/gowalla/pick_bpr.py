@@ -1,6 +1,6 @@
-"""``pick_bpr.py ROOT LAMBDA...``: prints the validation curve (val/recall@20 per epoch) of
-each run ROOT/B<lambda>, picks the lambda and epoch of the best value, and writes REG and CKPT
-(run A's checkpoint of that epoch, or its last one before it) to ROOT/pick.env."""
+"""``pick_bpr.py ROOT LABEL...``: prints the validation curve (val/recall@20 per epoch) of
+each run ROOT/B<label>, picks the variant and epoch of the best value, and writes LABEL and
+CKPT (run A's checkpoint of that epoch, or its last one before it) to ROOT/pick.env."""
 
 import glob
 import sys
@@ -21,20 +21,24 @@ def curve(run: str) -> list[tuple[int, float]]:
     return sorted(out)
 
 
-root, regs = sys.argv[1], sys.argv[2:]
+root, labels = sys.argv[1], sys.argv[2:]
 best = (-1.0, "", -1)
-for reg in regs:
-    points = curve(f"{root}/B{reg}")
-    print(f"lambda {reg}: (epoch, val recall@20)", [(e + 1, round(v, 4)) for e, v in points])
-    best = max(best, *((v, reg, e) for e, v in points))
-value, reg, epoch = best
-saved = sorted(int(p[-8:-5]) for p in glob.glob(f"{root}/A{reg}/checkpoints/epoch_*.ckpt"))
+for label in labels:
+    points = curve(f"{root}/B{label}")
+    print(f"{label}: (epoch, val recall@20)", [(e + 1, round(v, 4)) for e, v in points])
+    best = max([best, *((v, label, e) for e, v in points)])
+value, label, epoch = best
+if epoch < 0:
+    sys.exit(
+        f"no val/recall@20 in the TensorBoard events of {root}/B<label>: did the runs reach a validation epoch?"
+    )
+saved = sorted(int(p[-8:-5]) for p in glob.glob(f"{root}/A{label}/checkpoints/epoch_*.ckpt"))
 chosen = max((e for e in saved if e <= epoch), default=None)
 if chosen is None:
-    sys.exit(f"run A{reg} saved no checkpoint at or before epoch {epoch + 1}")
+    sys.exit(f"run A{label} saved no checkpoint at or before epoch {epoch + 1}")
 print(
-    f"chosen: lambda {reg}, epoch {epoch + 1} (val recall@20 {value:.4f}); A's checkpoint "
+    f"chosen: {label}, epoch {epoch + 1} (val recall@20 {value:.4f}); A's checkpoint "
     f"after epoch {chosen + 1}"
 )
 with open(f"{root}/pick.env", "w") as f:
-    f.write(f"REG={reg}\nCKPT=epoch_{chosen:03d}.ckpt\n")
+    f.write(f"LABEL={label}\nCKPT=epoch_{chosen:03d}.ckpt\n")
