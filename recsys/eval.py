@@ -15,13 +15,10 @@ from recsys.runner import CONFIG_DIR, build_datamodule, user_errors, write_outpu
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Test the model in ``cfg.ckpt_path`` on the data, split and evaluator it was trained
-    with (stored in the checkpoint; ``paths.data_dir`` is taken from this run's config), and
-    write ``metrics.json`` and ``per_user_metrics.parquet`` into ``cfg.paths.output_dir``.
-    ``evaluator``, ``propensity`` and ``popularity_adjustment`` given on the command line
-    replace the run's."""
-    model = load_model(cfg.ckpt_path)
+def checkpoint_datamodule(cfg: DictConfig, model) -> tuple:
+    """The datamodule (set up) and data config a checkpointed ``model`` was trained with
+    (``paths.data_dir`` from this run's config; ``evaluator`` and ``propensity`` given on
+    the command line replace the run's). Raises CheckpointError when its ids differ."""
     stored = (model.run_config or {}).get("data")
     if not stored:
         raise CheckpointError(f"{cfg.ckpt_path} holds no data config to evaluate with")
@@ -43,6 +40,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 f"the {kind} ids of {cfg.ckpt_path} differ from those of its dataset as loaded "
                 f"now from {data_cfg.data.get('path', 'the generator')}: the data has changed"
             )
+    return dm, data_cfg
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the model in ``cfg.ckpt_path`` on the data, split and evaluator it was trained
+    with (stored in the checkpoint; ``paths.data_dir`` is taken from this run's config), and
+    write ``metrics.json`` and ``per_user_metrics.parquet`` into ``cfg.paths.output_dir``.
+    ``evaluator``, ``propensity`` and ``popularity_adjustment`` given on the command line
+    replace the run's."""
+    model = load_model(cfg.ckpt_path)
+    dm, data_cfg = checkpoint_datamodule(cfg, model)
     model.evaluator = hydra.utils.instantiate(data_cfg.evaluator)
     if cfg.get("popularity_adjustment") is not None:
         model.set_score_adjustment(dm.propensity.theta, cfg.popularity_adjustment)

@@ -48,6 +48,31 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def bootstrap_ratio_ci(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    level: float = 0.95,
+    resamples: int = 2_000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of sum(numerators) / sum(denominators) with units (e.g.
+    sessions, each with its hits and its steps) resampled with replacement; the difference of
+    two such ratios over the same units and denominators: pass the numerators' differences."""
+    num = np.asarray(numerators, np.float64)
+    den = np.asarray(denominators, np.float64)
+    if len(num) == 0 or den.sum() == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(1000, 20_000_000 // len(num)))  # bounded memory: chunk x n indices
+    ratios = np.empty(resamples)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, len(num), size=(stop - start, len(num)))
+        ratios[start:stop] = num[idx].sum(1) / np.maximum(den[idx].sum(1), 1e-300)
+    lo, hi = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values, in the input order: with p sorted ascending,
     p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))."""

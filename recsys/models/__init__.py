@@ -5,6 +5,7 @@ from recsys.models.base import RecommenderModule
 from recsys.models.bpr import BPR
 from recsys.models.content import ContentKNN
 from recsys.models.hybrid import HybridALS
+from recsys.models.most_recent import MostRecent
 from recsys.models.neighbors import EASE, ItemKNN
 from recsys.models.popularity import Popularity
 from recsys.models.wmf import WMF
@@ -16,6 +17,7 @@ __all__ = [
     "EASE",
     "HybridALS",
     "ItemKNN",
+    "MostRecent",
     "Popularity",
     "RecommenderModule",
     "WMF",

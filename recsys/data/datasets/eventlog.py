@@ -42,7 +42,10 @@ class EventLog:
     def source_files(self) -> list[Path]:
         return [self.path]
 
+    def events(self):
+        """The validated event log (``recsys.data.events.read_events``), a DataFrame."""
+        return read_events(self.path, self.columns, self.format, self.timestamp_unit)
+
     def load(self) -> Interactions:
-        events = read_events(self.path, self.columns, self.format, self.timestamp_unit)
-        data, self.report = events_to_interactions(events, self.rules, source=str(self.path))
+        data, self.report = events_to_interactions(self.events(), self.rules, str(self.path))
         return data

@@ -150,6 +150,10 @@ class PublisherSimulator:
             self._simulate()
         return self._truth
 
+    def item_published(self, item_ids) -> np.ndarray:
+        """Publication times (unix seconds) of the articles ``item_ids``."""
+        return self.truth.published[np.asarray(item_ids, dtype=np.int64)]
+
     def item_text(self, words: int = 40, vocabulary: int = 60) -> dict[int, str]:
         """Article id -> ``words`` words drawn from its topic mix, each topic with its own
         ``vocabulary`` words (Zipf-like), as a text encoder would see an article."""

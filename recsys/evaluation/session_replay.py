@@ -1,0 +1,165 @@
+"""Session replay: a recommendation block judged on the sessions of a log's test period.
+
+For each session (views in time order; a repeated article counts at its first view) and each
+view but the last, the block is the top-k a scorer gives for the session so far (and the
+reader's training items where ``with_history``), among the articles published by then and
+not already in that context; it *hits* when it holds the article the reader viewed next.
+
+Estimates of session length under a block rest on these assumptions, stated with every
+result:
+  A1. the article a reader viewed next is the one they wanted next;
+  A2. a block that shows it is followed to it; a block that does not show it still leaves
+      the reader a way to it with probability ``rho`` (search, the front page, other links);
+  A3. a reader who left in the log leaves under any block (nothing beyond a logged session's
+      end is credited), and a reader who lost the wanted article leaves.
+So after view j a session goes on with probability pi_j = h_j + (1 - h_j) rho (h_j the hit),
+its expected length is 1 + sum_t prod_{j<=t} pi_j, and it is a single-article session with
+probability 1 - pi_0 (1 when the log has one view). With rho = 1 every block gets the log's
+own numbers; the estimates compare blocks and are no forecast of absolute engagement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from recsys.evaluation.ranking import topk
+
+Scorer = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+@dataclass
+class Sessions:
+    """Sessions of a log's replay period; session s holds views ``offsets[s]:offsets[s+1]``.
+
+    ``user`` ``(S,)`` row index of each session's reader (-1: not a training user);
+    ``items`` ``(V,)`` column index of each view's article (-1: unknown to the model);
+    ``times`` ``(V,)`` unix seconds of each view."""
+
+    user: np.ndarray
+    offsets: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def replay_sessions(
+    events: pd.DataFrame, start: float, user_ids, item_ids, session_gap: float = 1800.0
+) -> Sessions:
+    """The sessions of ``events`` (columns ``user``, ``item``, ``timestamp``, optional
+    ``session``) from time ``start`` on, ids mapped to the model's rows and columns. Sessions
+    come from the ``session`` column, or else from ``session_gap`` seconds of inactivity;
+    within one, only an article's first view is kept."""
+    ev = events.loc[events["timestamp"] >= start]
+    keys = ["user", "session", "timestamp"] if "session" in ev else ["user", "timestamp"]
+    if "row" in ev:
+        keys.append("row")
+    ev = ev.sort_values(keys, kind="stable")
+    user = ev["user"].to_numpy()
+    t = ev["timestamp"].to_numpy(dtype=np.float64)
+    new = np.ones(len(ev), dtype=bool)
+    if len(ev):
+        new[1:] = user[1:] != user[:-1]
+        if "session" in ev:
+            s = ev["session"].to_numpy()
+            new[1:] |= s[1:] != s[:-1]
+        else:
+            new[1:] |= np.diff(t) > session_gap
+    sid = np.cumsum(new) - 1
+    items = pd.Index(item_ids).get_indexer(ev["item"].to_numpy())
+    raw_item = ev["item"].to_numpy()
+    first = ~pd.DataFrame({"s": sid, "i": raw_item}).duplicated().to_numpy()
+    sid, items, t = sid[first], items[first], t[first]
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.zeros(0, int)
+    offsets = np.r_[starts, len(sid)].astype(np.int64)
+    users = pd.Index(user_ids).get_indexer(user[first][starts]) if len(sid) else starts
+    return Sessions(np.asarray(users, np.int64), offsets, items.astype(np.int64), t)
+
+
+def block_hits(
+    scorer: Scorer,
+    sessions: Sessions,
+    published: np.ndarray,
+    k: int,
+    seen: sp.csr_matrix | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """``(n_steps,)`` bool: for every view but each session's last, in session order, whether
+    the block (top-k of ``scorer(rows, cols, n)`` for the context: the session so far plus,
+    with ``seen``, the reader's training items) holds the next article. Excluded from the
+    block: the context's items and items with ``published`` ``(n_items,)`` after the view."""
+    lengths = sessions.lengths
+    session_of = np.repeat(np.arange(len(lengths)), np.maximum(lengths - 1, 0))
+    first = np.repeat(sessions.offsets[:-1], np.maximum(lengths - 1, 0))
+    view = first + _within(lengths - 1)  # the view the block is shown beside
+    out = np.zeros(len(view), dtype=bool)
+    pub = torch.from_numpy(np.asarray(published, np.float64))
+    for lo in range(0, len(view), batch_size):
+        v, s = view[lo : lo + batch_size], session_of[lo : lo + batch_size]
+        rows, cols = _contexts(sessions, v, s, seen)
+        keep = cols >= 0
+        rows_t, cols_t = torch.from_numpy(rows[keep]), torch.from_numpy(cols[keep])
+        scores = scorer(rows_t, cols_t, len(v)).float().cpu()
+        scores[rows_t, cols_t] = float("-inf")
+        late = pub[None, :] > torch.from_numpy(sessions.times[v])[:, None]
+        scores[late] = float("-inf")
+        top, valid = topk(scores, k)
+        target = torch.from_numpy(sessions.items[v + 1])
+        out[lo : lo + len(v)] = ((top == target[:, None]) & valid).any(1).numpy()
+    return out
+
+
+def _within(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., c-1 for each count c, concatenated."""
+    counts = np.maximum(counts, 0)
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _contexts(sessions: Sessions, views: np.ndarray, session_of: np.ndarray, seen):
+    """(row, col) entries of each step's context: the session's views up to ``views`` and,
+    with ``seen``, the reader's training items (row r = step r of the batch)."""
+    starts = sessions.offsets[session_of]
+    n_ctx = views - starts + 1
+    rows = np.repeat(np.arange(len(views)), n_ctx)
+    cols = sessions.items[np.repeat(starts, n_ctx) + _within(n_ctx)]
+    if seen is not None:
+        users = sessions.user[session_of]
+        known = np.flatnonzero(users >= 0)
+        sub = seen[users[known]]
+        rows = np.r_[rows, known[np.repeat(np.arange(len(known)), np.diff(sub.indptr))]]
+        cols = np.r_[cols, sub.indices]
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    dup = np.r_[False, (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])]
+    return rows[~dup], cols[~dup]
+
+
+def session_estimates(
+    lengths: np.ndarray, hits: np.ndarray, rho: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per session: expected number of articles and probability of a single-article
+    session under a block with these ``hits`` (``block_hits``' order), by A1-A3."""
+    lengths = np.asarray(lengths, np.int64)
+    steps = np.maximum(lengths - 1, 0)
+    pi = np.where(hits, 1.0, float(rho))
+    group_start = np.repeat(np.cumsum(steps) - steps, steps)
+    zero = pi == 0
+    zc = np.cumsum(zero)
+    zc = zc - np.r_[0, zc][group_start]
+    lc = np.cumsum(np.log(np.where(zero, 1.0, pi)))
+    lc = lc - np.r_[0.0, lc][group_start]
+    survive = np.where(zc > 0, 0.0, np.exp(lc))  # prod_{j<=t} pi_j, per step
+    session_of = np.repeat(np.arange(len(lengths)), steps)
+    expected = 1.0 + np.bincount(session_of, survive, minlength=len(lengths))
+    first_pi = np.ones(len(lengths))
+    first_pi[steps > 0] = pi[np.cumsum(steps)[steps > 0] - steps[steps > 0]]
+    single = np.where(steps > 0, 1.0 - first_pi, 1.0)
+    return expected, single

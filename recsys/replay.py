@@ -1,0 +1,188 @@
+"""``recsys-replay ckpt_path=... k=10``: a checkpoint's block against the "most recent articles"
+block on the sessions of its event log's test period (``recsys.evaluation.session_replay``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from recsys.checkpoint import load_model
+from recsys.data.item_times import publication_times
+from recsys.errors import RecsysError
+from recsys.eval import checkpoint_datamodule
+from recsys.evaluation import session_replay
+from recsys.evaluation.session_replay import block_hits, replay_sessions, session_estimates
+from recsys.evaluation.significance import bootstrap_ratio_ci
+from recsys.recommend import history_confidences
+from recsys.runner import CONFIG_DIR, user_errors
+
+log = logging.getLogger(__name__)
+BLOCKS = ("model", "most_recent")
+
+
+def replay(cfg: DictConfig) -> dict:
+    """Replay the test-period sessions with the checkpoint's block and the most-recent block;
+    write and return the results (``replay.json`` in ``cfg.paths.output_dir``)."""
+    if cfg.k < 1:
+        raise RecsysError(f"k must be >= 1, got {cfg.k}")
+    model = load_model(cfg.ckpt_path)
+    dm, _ = checkpoint_datamodule(cfg, model)
+    dataset = dm.dataset
+    if not hasattr(dataset, "events"):
+        raise RecsysError(
+            f"recsys-replay needs the event log the model was trained from (data=events or "
+            f"data=publisher_sim); {getattr(dataset, 'name', type(dataset).__name__)} has none"
+        )
+    events = dataset.events()
+    start = cfg.start
+    if start is None:
+        test = dm.split.test
+        if test.timestamps is None or test.nnz == 0:
+            raise RecsysError("the test part has no timestamps: give start=<unix seconds>")
+        start = float(np.min(test.timestamps))
+    gap = getattr(getattr(dataset, "rules", None), "session_gap", 1800.0)
+    sessions = replay_sessions(events, start, model.user_ids, model.item_ids, gap)
+    rho, rho_from = _rho(cfg.rho, events, start)
+    published = publication_times(dataset, dm.split)
+    seen = model.seen if cfg.with_history else None
+    hits = {
+        "model": block_hits(_model_scorer(model), sessions, published, cfg.k, seen, cfg.batch_size),
+        "most_recent": block_hits(
+            _recency_scorer(published), sessions, published, cfg.k, seen, cfg.batch_size
+        ),
+    }
+    result = _summarize(sessions, hits, rho, cfg.resamples)
+    result.update(
+        k=int(cfg.k), rho=rho, rho_from=rho_from, start=start, with_history=cfg.with_history,
+        checkpoint=str(cfg.ckpt_path), assumptions=_assumptions(),
+    )  # fmt: skip
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "replay.json").write_text(json.dumps(result, indent=2) + "\n")
+    log.info("session replay (k=%d, rho=%.3f: %s):\n%s", cfg.k, rho, rho_from, _table(result))
+    log.info("wrote %s", out / "replay.json")
+    return result
+
+
+def _assumptions() -> str:
+    """The estimate's assumptions, as the replay module's docstring states them."""
+    return session_replay.__doc__.split("\n\n", 1)[1].strip()
+
+
+def _model_scorer(model):
+    try:
+        one = float(history_confidences(model, [1.0])[0])  # a single view's confidence
+    except RecsysError:
+        one = 1.0
+        log.warning("the model's confidence needs per-pair features: each view counts as 1")
+
+    def score(rows, cols, n):
+        with torch.no_grad():
+            conf = torch.full((len(cols),), one)
+            return model._adjust(model.score_folded(rows, cols, conf, n))
+
+    return score
+
+
+def _recency_scorer(published: np.ndarray):
+    finite = np.isfinite(published)
+    origin = published[finite].min() if finite.any() else 0.0
+    days = torch.from_numpy(np.where(finite, (published - origin) / 86_400.0, -1.0)).float()
+    return lambda rows, cols, n: days.expand(n, -1).clone()
+
+
+def _rho(rho, events, start) -> tuple[float, str]:
+    if rho is not None:
+        if not 0 <= rho <= 1:
+            raise RecsysError(f"rho must be in [0, 1], got {rho}")
+        return float(rho), "given"
+    if "source" in events:
+        ev = events.loc[events["timestamp"] >= start]
+        keys = ["user", "session"] if "session" in ev else ["user"]
+        later = ev.duplicated(keys)
+        if later.any():
+            share = float((ev.loc[later, "source"] != "widget").mean())
+            return share, "the log's share of later session views not from the widget"
+    return 0.5, "default (the log has no source column)"
+
+
+def _summarize(sessions, hits: dict, rho: float, resamples: int) -> dict:
+    lengths = sessions.lengths
+    steps = np.maximum(lengths - 1, 0)
+    session_of = np.repeat(np.arange(len(lengths)), steps)
+    n = len(lengths)
+    ones = np.ones(n)
+    per = {}
+    for name, h in hits.items():
+        expected, single = session_estimates(lengths, h, rho)
+        per[name] = {
+            "hit_rate": np.bincount(session_of, h, minlength=n),
+            "articles_per_session": expected,
+            "single_article_sessions": single,
+        }
+    out = {
+        "sessions": int(n),
+        "steps": int(steps.sum()),
+        "sessions_of_new_readers": int((sessions.user < 0).sum()),
+        "next_articles_unknown_to_the_model": int(
+            (sessions.items[np.repeat(sessions.offsets[:-1], steps) + _steps(steps) + 1] < 0).sum()
+        ),
+        "log": {
+            "articles_per_session": float(lengths.mean()) if n else float("nan"),
+            "single_article_sessions": float((lengths == 1).mean()) if n else float("nan"),
+        },
+    }
+    for name in BLOCKS:
+        out[name] = _with_ci(per[name], steps, ones, resamples)
+    diff = {key: per["model"][key] - per["most_recent"][key] for key in per["model"]}
+    out["difference"] = _with_ci(diff, steps, ones, resamples)
+    return out
+
+
+def _steps(steps: np.ndarray) -> np.ndarray:
+    return np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)
+
+
+def _with_ci(values: dict, steps, ones, resamples: int) -> dict:
+    out = {}
+    for key, v in values.items():
+        den = steps if key == "hit_rate" else ones
+        value = float(v.sum() / den.sum()) if den.sum() else float("nan")
+        out[key] = {"value": value, "ci95": list(bootstrap_ratio_ci(v, den, resamples=resamples))}
+    return out
+
+
+def _table(r: dict) -> str:
+    rows = [
+        f"{r['sessions']:,} sessions ({r['sessions_of_new_readers']:,} of readers new to the "
+        f"model), {r['steps']:,} next-article steps; log: "
+        f"{r['log']['articles_per_session']:.3f} articles per session, "
+        f"{r['log']['single_article_sessions']:.3f} single-article sessions",
+        f"| block | {' | '.join(k.replace('_', ' ') for k in r['model'])} |",
+        "|---|" + "---|" * len(r["model"]),
+    ]
+    for name in (*BLOCKS, "difference"):
+        cells = [
+            f"{c['value']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
+            if name == "difference"
+            else f"{c['value']:.4f} [{c['ci95'][0]:.4f}, {c['ci95'][1]:.4f}]"
+            for c in r[name].values()
+        ]
+        rows.append(f"| {name.replace('_', ' ')} | {' | '.join(cells)} |")
+    return "\n".join(rows)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="replay")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    replay(cfg)
+
+
+if __name__ == "__main__":
+    main()

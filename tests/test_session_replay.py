@@ -1,0 +1,142 @@
+"""Session replay (sessions, block hits, length estimates) against brute-force loops, the
+most-recent block, and NDCG against ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from helpers import compose_config
+
+from recsys.checkpoint import load_model
+from recsys.evaluation.session_replay import block_hits, replay_sessions, session_estimates
+from recsys.evaluation.truth import truth_ndcg
+from recsys.replay import replay
+from recsys.runner import build_datamodule
+from recsys.train import train
+
+SIM = [
+    "data=publisher_sim",
+    "data.n_readers=600",
+    "data.n_articles=300",
+    "data.initial_articles=40",
+    "data.days=20",
+    "split=temporal",
+    "split.val_ratio=0",
+]
+
+
+def test_sessions_keep_first_views_and_map_ids():
+    ev = pd.DataFrame(
+        {
+            "user": ["a", "a", "a", "a", "b", "b", "c", "a"],
+            "item": [1, 2, 1, 3, 9, 2, 3, 2],
+            "timestamp": [100, 110, 120, 5000, 105, 106, 50, 10],
+        }
+    )
+    s = replay_sessions(ev, start=100, user_ids=["a", "b"], item_ids=[1, 2, 3], session_gap=1800)
+    # a: [1, 2] (the repeat of 1 dropped), then [3] after the gap; b: [9 (unknown), 2];
+    # c and a's view at t=10 are before the start
+    assert s.offsets.tolist() == [0, 2, 3, 5]
+    assert s.items.tolist() == [0, 1, 2, -1, 1]
+    assert s.user.tolist() == [0, 0, 1]
+    ev["session"] = [7, 7, 7, 7, 8, 9, 1, 7]  # a session column wins over the gap
+    s = replay_sessions(ev, 100, ["a", "b"], [1, 2, 3])
+    assert s.offsets.tolist() == [0, 3, 4, 5] and s.items.tolist() == [0, 1, 2, -1, 1]
+
+
+def brute_hits(emb, sessions, published, k, seen):
+    out = []
+    for s in range(len(sessions.offsets) - 1):
+        lo, hi = sessions.offsets[s], sessions.offsets[s + 1]
+        for v in range(lo, hi - 1):
+            ctx = {int(i) for i in sessions.items[lo : v + 1] if i >= 0}
+            if seen is not None and sessions.user[s] >= 0:
+                ctx |= set(seen[sessions.user[s]].indices.tolist())
+            score = emb[sorted(ctx)].sum(0) @ emb.T if ctx else np.zeros(len(emb))
+            ok = [j for j in range(len(emb)) if j not in ctx and published[j] <= sessions.times[v]]
+            top = sorted(ok, key=lambda j: (-np.float32(score[j]), j))[:k]
+            out.append(sessions.items[v + 1] in top)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("with_seen", [False, True])
+def test_block_hits_match_a_loop(with_seen):
+    rng = np.random.default_rng(0)
+    n_items, n_users = 30, 6
+    emb = rng.standard_normal((n_items, 4)).astype(np.float32)
+    ev = pd.DataFrame(
+        {
+            "user": rng.integers(0, n_users + 2, 300),  # users 6, 7 unknown
+            "item": rng.integers(0, n_items + 3, 300),  # items 30-32 unknown
+            "timestamp": np.sort(rng.integers(0, 20_000, 300)),
+        }
+    )
+    s = replay_sessions(ev, 2000, list(range(n_users)), list(range(n_items)), 900)
+    assert (np.diff(s.offsets) > 2).sum() > 5
+    published = rng.uniform(-1000, 15_000, n_items)
+    seen = sp.random(n_users, n_items, 0.2, "csr", random_state=1) if with_seen else None
+
+    def scorer(rows, cols, n):
+        profile = torch.zeros(n, 4).index_add_(0, rows, torch.from_numpy(emb)[cols])
+        return profile @ torch.from_numpy(emb).T
+
+    got = block_hits(scorer, s, published, 5, seen, batch_size=7)
+    want = brute_hits(emb, s, published, 5, seen)
+    assert got.shape == want.shape and got.any() and (got == want).all()
+
+
+def test_estimates_match_a_loop_and_rho_one_gives_the_log():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 7, 50)
+    hits = rng.random(int((lengths - 1).sum())) < 0.4
+    for rho in (0.0, 0.3, 1.0):
+        expected, single = session_estimates(lengths, hits, rho)
+        at = 0
+        for s, n in enumerate(lengths):
+            pi = [1.0 if h else rho for h in hits[at : at + n - 1]]
+            want = 1 + sum(np.prod(pi[: t + 1]) for t in range(n - 1))
+            assert expected[s] == pytest.approx(want)
+            assert single[s] == pytest.approx(1 - pi[0] if n > 1 else 1.0)
+            at += n - 1
+        if rho == 1.0:
+            assert np.allclose(expected, lengths) and np.allclose(single, lengths == 1)
+
+
+def test_truth_ndcg_matches_a_loop():
+    rng = np.random.default_rng(2)
+    scores = torch.from_numpy(rng.standard_normal((5, 12)).astype(np.float32))
+    truth = rng.random((5, 12))
+    exclude = sp.random(5, 12, 0.3, "csr", random_state=3)
+    got = truth_ndcg(scores, truth, exclude, 4)
+    for u in range(5):
+        ok = [j for j in range(12) if exclude[u, j] == 0]
+        top = sorted(ok, key=lambda j: -scores[u, j].item())[:4]
+        ideal = sorted((truth[u, j] for j in ok), reverse=True)[:4]
+        dcg = sum(truth[u, j] / np.log2(r + 2) for r, j in enumerate(top))
+        assert got[u] == pytest.approx(dcg / sum(g / np.log2(r + 2) for r, g in enumerate(ideal)))
+
+
+def test_most_recent_model_and_its_replay(tmp_path):
+    cfg = compose_config("train", [*SIM, "model=most_recent", "logger=[]"], tmp_path)
+    train(cfg)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    model = load_model(ckpt)
+    items, _ = model.recommend(torch.tensor([0]), k=5, exclude_seen=False)
+    dm = build_datamodule(cfg)
+    published = dm.dataset.item_published(dm.item_ids)
+    assert items[0].tolist() == np.argsort(-published, kind="stable")[:5].tolist()
+    rcfg = compose_config("replay", [f"ckpt_path={ckpt}", "resamples=200"], tmp_path / "r")
+    result = replay(rcfg)
+    # the checkpoint is the most-recent block itself: every step hits alike
+    assert result["steps"] > 100
+    for key in ("hit_rate", "articles_per_session", "single_article_sessions"):
+        assert result["model"][key]["value"] == result["most_recent"][key]["value"]
+        assert result["difference"][key]["value"] == 0
+    assert 0 < result["most_recent"]["hit_rate"]["value"] < 1
+    saved = json.loads((tmp_path / "r" / "replay.json").read_text())
+    assert saved["rho"] == pytest.approx(result["rho"]) and "A1." in saved["assumptions"]
