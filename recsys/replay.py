@@ -51,15 +51,16 @@ def replay(cfg: DictConfig) -> dict:
     rho, rho_from = _rho(cfg.rho, events, start)
     published = publication_times(dataset, dm.split)
     seen = model.seen if cfg.with_history else None
+    fresh = None if cfg.get("fresh_days") is None else float(cfg.fresh_days) * 86_400.0
+    scorers = {"model": _model_scorer(model), "most_recent": _recency_scorer(published)}
     hits = {
-        "model": block_hits(_model_scorer(model), sessions, published, cfg.k, seen, cfg.batch_size),
-        "most_recent": block_hits(
-            _recency_scorer(published), sessions, published, cfg.k, seen, cfg.batch_size
-        ),
+        name: block_hits(scorer, sessions, published, cfg.k, seen, cfg.batch_size, fresh)
+        for name, scorer in scorers.items()
     }
     result = _summarize(sessions, hits, rho, cfg.resamples)
     result.update(
         k=int(cfg.k), rho=rho, rho_from=rho_from, start=start, with_history=cfg.with_history,
+        fresh_days=cfg.get("fresh_days"),
         checkpoint=str(cfg.ckpt_path), assumptions=_assumptions(),
     )  # fmt: skip
     out = Path(cfg.paths.output_dir)

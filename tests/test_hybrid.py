@@ -10,7 +10,9 @@ import pytest
 import torch
 from helpers import compose_config
 
+from recsys.checkpoint import load_model
 from recsys.runner import build_datamodule
+from recsys.train import train
 
 SIM = [
     "data=publisher_sim",
@@ -105,3 +107,45 @@ def test_new_articles_reach_the_readers_whose_tastes_match_them(hybrid, tmp_path
     reference = mean_correlation(model, warm)  # iALS on articles with interactions
     assert with_map > 0.1 and with_map > without + 0.1, (with_map, without)
     assert with_map > 0.8 * reference, (with_map, reference)
+
+
+@pytest.mark.parametrize("collaborative", ["wmf", "ease"])
+def test_hybrid_over_any_trained_model(collaborative, tmp_path):
+    """model=hybrid_cf around a trained WMF (factors: new items mapped) or EASE (no factors:
+    its scores kept): warm readers get the model's scores, cold ones content, readers with no
+    history popularity; the saved hybrid carries the collaborative model (it loads with the
+    collaborative checkpoint deleted)."""
+    data = [o for o in SIM if not o.startswith("model.")] + ["logger=[]", "trainer.max_epochs=3"]
+    extra = {"wmf": ["model.factors=16"], "ease": ["model.regularization=50"]}[collaborative]
+    cf_dir, hy_dir = tmp_path / "cf", tmp_path / "hybrid"
+    train(compose_config("train", [*data, f"model={collaborative}", *extra], cf_dir))
+    cf_ckpt = cf_dir / "checkpoints" / "last.ckpt"
+    cf = load_model(cf_ckpt)
+    hy_cfg = compose_config(
+        "train", [*data, "model=hybrid_cf", f"model.collaborative={cf_ckpt}", "model.dims=16"],
+        hy_dir,
+    )  # fmt: skip
+    train(hy_cfg)
+    cf_ckpt.unlink()
+    model = load_model(hy_dir / "checkpoints" / "last.ckpt")
+    assert type(model.cf) is type(cf)
+    users = torch.arange(model.n_users)
+    with torch.no_grad():
+        scores, want = model.score(users).numpy(), cf.score(users).numpy()
+    history = model.history.numpy()
+    warm, empty = history >= model.hparams.n_min, history == 0
+    assert warm.any() and empty.any() and (~warm & ~empty).any()
+    new = model.new_items.numpy()
+    assert new.any()
+    v = model.item_vectors.double().numpy()
+    if collaborative == "wmf":
+        u, y = (t.detach().double().numpy() for t in cf.factor_tables())
+        w = np.linalg.solve(v[~new].T @ v[~new] + model.hparams.ridge * np.eye(v.shape[1]),
+                            v[~new].T @ y[~new])  # fmt: skip
+        want[:, new] = u @ (v[new] @ w).T
+    np.testing.assert_allclose(scores[warm], want[warm], rtol=1e-4, atol=1e-5)
+    profile = model.profile_indptr.numpy()
+    for r in np.flatnonzero(~warm & ~empty)[:20]:
+        recent = model.profile_items.numpy()[profile[r] : profile[r + 1]]
+        np.testing.assert_allclose(scores[r], v[recent].sum(0) @ v.T, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores[empty][0], model.popularity.numpy())

@@ -120,6 +120,10 @@ class TestPopularity(ModelContract):
     model = "popularity"
 
 
+class TestMostRecent(ModelContract):
+    model = "most_recent"  # synthetic data: publication = each item's first interaction
+
+
 class TestBPR(ModelContract):
     model = "bpr"
     overrides = ("model.negatives=popularity", "model.item_bias=true", "model.batch_size=256")

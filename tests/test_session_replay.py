@@ -49,7 +49,7 @@ def test_sessions_keep_first_views_and_map_ids():
     assert s.offsets.tolist() == [0, 3, 4, 5] and s.items.tolist() == [0, 1, 2, -1, 1]
 
 
-def brute_hits(emb, sessions, published, k, seen):
+def brute_hits(emb, sessions, published, k, seen, fresh=np.inf):
     out = []
     for s in range(len(sessions.offsets) - 1):
         lo, hi = sessions.offsets[s], sessions.offsets[s + 1]
@@ -58,7 +58,8 @@ def brute_hits(emb, sessions, published, k, seen):
             if seen is not None and sessions.user[s] >= 0:
                 ctx |= set(seen[sessions.user[s]].indices.tolist())
             score = emb[sorted(ctx)].sum(0) @ emb.T if ctx else np.zeros(len(emb))
-            ok = [j for j in range(len(emb)) if j not in ctx and published[j] <= sessions.times[v]]
+            age = sessions.times[v] - published
+            ok = [j for j in range(len(emb)) if j not in ctx and 0 <= age[j] <= fresh]
             top = sorted(ok, key=lambda j: (-np.float32(score[j]), j))[:k]
             out.append(sessions.items[v + 1] in top)
     return np.array(out)
@@ -88,6 +89,8 @@ def test_block_hits_match_a_loop(with_seen):
     got = block_hits(scorer, s, published, 5, seen, batch_size=7)
     want = brute_hits(emb, s, published, 5, seen)
     assert got.shape == want.shape and got.any() and (got == want).all()
+    fresh = block_hits(scorer, s, published, 5, seen, batch_size=7, fresh_seconds=4000)
+    assert (fresh == brute_hits(emb, s, published, 5, seen, 4000)).all() and (fresh != got).any()
 
 
 def test_estimates_match_a_loop_and_rho_one_gives_the_log():

@@ -91,11 +91,13 @@ def block_hits(
     k: int,
     seen: sp.csr_matrix | None = None,
     batch_size: int = 1024,
+    fresh_seconds: float | None = None,
 ) -> np.ndarray:
     """``(n_steps,)`` bool: for every view but each session's last, in session order, whether
     the block (top-k of ``scorer(rows, cols, n)`` for the context: the session so far plus,
     with ``seen``, the reader's training items) holds the next article. Excluded from the
-    block: the context's items and items with ``published`` ``(n_items,)`` after the view."""
+    block: the context's items and items with ``published`` ``(n_items,)`` after the view
+    (or, with ``fresh_seconds``, more than that long before it)."""
     lengths = sessions.lengths
     session_of = np.repeat(np.arange(len(lengths)), np.maximum(lengths - 1, 0))
     first = np.repeat(sessions.offsets[:-1], np.maximum(lengths - 1, 0))
@@ -109,8 +111,11 @@ def block_hits(
         rows_t, cols_t = torch.from_numpy(rows[keep]), torch.from_numpy(cols[keep])
         scores = scorer(rows_t, cols_t, len(v)).float().cpu()
         scores[rows_t, cols_t] = float("-inf")
-        late = pub[None, :] > torch.from_numpy(sessions.times[v])[:, None]
-        scores[late] = float("-inf")
+        now = torch.from_numpy(sessions.times[v])[:, None]
+        out_of_pool = pub[None, :] > now
+        if fresh_seconds is not None:
+            out_of_pool |= pub[None, :] < now - fresh_seconds
+        scores[out_of_pool] = float("-inf")
         top, valid = topk(scores, k)
         target = torch.from_numpy(sessions.items[v + 1])
         out[lo : lo + len(v)] = ((top == target[:, None]) & valid).any(1).numpy()

@@ -4,7 +4,7 @@ from recsys.models.als import ALS
 from recsys.models.base import RecommenderModule
 from recsys.models.bpr import BPR
 from recsys.models.content import ContentKNN
-from recsys.models.hybrid import HybridALS
+from recsys.models.hybrid import Hybrid, HybridALS
 from recsys.models.most_recent import MostRecent
 from recsys.models.neighbors import EASE, ItemKNN
 from recsys.models.popularity import Popularity
@@ -15,6 +15,7 @@ __all__ = [
     "BPR",
     "ContentKNN",
     "EASE",
+    "Hybrid",
     "HybridALS",
     "ItemKNN",
     "MostRecent",

@@ -147,6 +147,9 @@ class ALS(ClosedFormModule):
             self.log("train/loss", self.loss(), on_step=False, on_epoch=True, prog_bar=True)
 
     # -- inference ------------------------------------------------------------------------
+    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_factors, self.item_factors
+
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_factors[users] @ self.item_factors.T
 

@@ -55,6 +55,11 @@ class RecommenderModule(L.LightningModule):
             "or itemknn"
         )
 
+    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(user vectors (n_users, k), item vectors (n_items, k))`` whose products are the
+        model's scores (item biases aside), for factor models; None for the others."""
+        return None
+
     def score_batch(self, batch: dict) -> torch.Tensor:
         """Scores for an evaluation batch: held-out users (with ``history_*``) are folded in
         from their history, training users scored directly; adjusted as

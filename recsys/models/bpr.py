@@ -265,6 +265,9 @@ class BPR(RecommenderModule):
             return EpochStep(list(self.parameters()))
         return make_optimizer(self.hparams.optimizer, self.parameters(), self.hparams.lr)
 
+    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_emb, self.item_emb
+
     def score(self, users: torch.Tensor) -> torch.Tensor:
         scores = self.user_emb[users] @ self.item_emb.T
         return scores if self.item_bias is None else scores + self.item_bias

@@ -1,13 +1,54 @@
-"""A hybrid for cold start: iALS for users with enough history, content for the others, and
-new items placed in the factor space from their content (``model=hybrid``)."""
+"""Hybrids for cold start: a collaborative model for users with enough history, content for
+the others, and new items placed in the factor space from their content. ``model=hybrid``
+trains iALS in the same run (``HybridALS``); ``model=hybrid_cf`` wraps any trained model of
+ours from its checkpoint (``Hybrid``)."""
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import torch
 
+from recsys.errors import RecsysError
 from recsys.models.als import ALS
+from recsys.models.base import ClosedFormModule
 from recsys.models.content import content_scores, fit_content, profile_scores
+
+
+def ridge_map(
+    vectors: torch.Tensor, new: torch.Tensor, factors: torch.Tensor, ridge: float
+) -> torch.Tensor:
+    """Factors ``(n_new, k)`` of the ``new`` items (bool ``(n_items,)``) from their content
+    ``vectors`` ``(n_items, d)``: y_i = v_i W, W = (V^T V + ridge I)^-1 V^T Y over the warm
+    items (V, Y their rows of ``vectors`` and ``factors``)."""
+    v = vectors.double()
+    warm = ~new
+    vw, yw = v[warm], factors[warm].double()
+    eye = torch.eye(v.shape[1], dtype=torch.float64, device=v.device)
+    w = torch.linalg.solve(vw.T @ vw + ridge * eye, vw.T @ yw)
+    return (v[new] @ w).to(factors.dtype)
+
+
+def route(scores, history, n_min: int, content, popularity) -> torch.Tensor:
+    """``scores`` ``(B, n_items)`` replaced by ``content(rows)`` where the ``history``
+    ``(B,)`` is shorter than ``n_min``, and by ``popularity`` where it is empty."""
+    cold = history < n_min
+    if bool(cold.any()):
+        scores[cold] = content(cold)
+    empty = history == 0
+    if bool(empty.any()):
+        scores[empty] = popularity
+    return scores
+
+
+def _history_and_popularity(model, train) -> None:
+    """Set ``model``'s buffers ``history`` (training items per user), ``new_items`` (items
+    with none) and ``popularity`` (training users per item / the largest)."""
+    model.history = torch.from_numpy(np.diff(train.matrix.indptr).astype(np.int64)).to(model.device)
+    counts = np.bincount(train.matrix.indices, minlength=model.n_items)
+    model.new_items = torch.from_numpy(counts == 0).to(model.device)
+    model.popularity = torch.from_numpy(counts / max(counts.max(), 1)).float().to(model.device)
 
 
 class HybridALS(ALS):
@@ -53,13 +94,7 @@ class HybridALS(ALS):
         super().on_fit_start()
         dm = self.trainer.datamodule
         fit_content(self, dm)
-        train = dm.split.train
-        self.history = torch.from_numpy(np.diff(train.matrix.indptr).astype(np.int64)).to(
-            self.device
-        )
-        counts = np.bincount(train.matrix.indices, minlength=self.n_items)
-        self.new_items = torch.from_numpy(counts == 0).to(self.device)
-        self.popularity = torch.from_numpy(counts / max(counts.max(), 1)).float().to(self.device)
+        _history_and_popularity(self, dm.split.train)
         self._map_new_items()
 
     def fit_epoch(self) -> None:
@@ -73,12 +108,9 @@ class HybridALS(ALS):
         if not h.map_new_items or not bool(self.new_items.any()):
             self.new_item_factors = torch.zeros(0, h.factors, device=self.device)
             return
-        v = self.item_vectors.double()
-        warm = ~self.new_items
-        vw, yw = v[warm], self.item_factors[warm].double()
-        eye = torch.eye(v.shape[1], dtype=torch.float64, device=self.device)
-        w = torch.linalg.solve(vw.T @ vw + h.ridge * eye, vw.T @ yw)
-        self.new_item_factors = (v[self.new_items] @ w).to(self.item_factors.dtype)
+        self.new_item_factors = ridge_map(
+            self.item_vectors, self.new_items, self.item_factors, h.ridge
+        )
 
     def _items(self) -> torch.Tensor:
         """Item factors with the new items' mapped from their content."""
@@ -95,15 +127,7 @@ class HybridALS(ALS):
         return self._route(scores, history, lambda rows: profile_scores(self, users[rows]))
 
     def _route(self, scores, history, content) -> torch.Tensor:
-        """iALS ``scores`` replaced by ``content(rows)`` where the history is short, and by
-        popularity where it is empty."""
-        cold = history < self.hparams.n_min
-        if bool(cold.any()):
-            scores[cold] = content(cold)
-        empty = history == 0
-        if bool(empty.any()):
-            scores[empty] = self.popularity
-        return scores
+        return route(scores, history, self.hparams.n_min, content, self.popularity)
 
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         rows, cols = rows.to(self.device), cols.to(self.device)
@@ -118,3 +142,122 @@ class HybridALS(ALS):
         state = checkpoint["state_dict"]
         for name in ("item_vectors", "profile_items", "new_item_factors"):
             setattr(self, name, torch.empty_like(state[name]))
+
+
+class Hybrid(ClosedFormModule):
+    """Any trained model of ours (its checkpoint, ``collaborative``) with a content fallback:
+    users with at least ``n_min`` training interactions get its scores, the others content
+    scores (as ``HybridALS``), users with none popularity. For a factor model (ALS, WMF, BPR:
+    ``factor_tables()``), new items get factors from their content by the ridge map of
+    ``HybridALS`` and are scored with the users' factors; other models' scores of new items
+    are kept. Fitting reads no interaction data beyond the training part's counts; the
+    collaborative model travels inside this model's checkpoint.
+
+    Args:
+        collaborative: checkpoint of the collaborative model, trained on the same data.
+        n_min, recent, ridge, map_new_items, encoder, dims, model_path: as ``HybridALS``.
+        collaborative_model: filled in from the checkpoint (its class and hyperparameters),
+            so that a saved hybrid rebuilds it; not set by users.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        collaborative: str | None = None,
+        n_min: int = 3,
+        recent: int = 10,
+        ridge: float = 1.0,
+        map_new_items: bool = True,
+        encoder: str = "tfidf_svd",
+        dims: int = 64,
+        model_path: str | None = None,
+        collaborative_model: dict | None = None,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        if collaborative_model is None:  # a new hybrid: the collaborative model's checkpoint
+            from recsys.checkpoint import load_model
+
+            if not collaborative:
+                raise RecsysError(
+                    "model=hybrid_cf needs model.collaborative=<checkpoint of a model trained "
+                    "on the same data> (e.g. logs/train/runs/.../checkpoints/last.ckpt)"
+                )
+            cf = load_model(collaborative)
+            cls = type(cf)
+            collaborative_model = {
+                "class": f"{cls.__module__}.{cls.__qualname__}",
+                "hparams": dict(cf.hparams),
+            }
+        else:  # rebuilt from a saved hybrid; its weights come with the state dict
+            module, _, name = collaborative_model["class"].rpartition(".")
+            cf = getattr(importlib.import_module(module), name)(**collaborative_model["hparams"])
+        if (cf.n_users, cf.n_items) != (n_users, n_items):
+            raise RecsysError(
+                f"the collaborative model has {cf.n_users} users x {cf.n_items} items, this "
+                f"data {n_users} x {n_items}: train it on the same data, filter and split"
+            )
+        self.save_hyperparameters(logger=False)
+        self.cf = cf
+        self.register_buffer("item_vectors", torch.zeros(n_items, 0))
+        self.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
+        self.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
+        self.register_buffer("history", torch.zeros(n_users, dtype=torch.int64))
+        self.register_buffer("new_items", torch.zeros(n_items, dtype=torch.bool))
+        self.register_buffer("new_item_factors", torch.zeros(0, 0))
+        self.register_buffer("popularity", torch.zeros(n_items))
+
+    def fit_epoch(self) -> None:
+        dm = self.trainer.datamodule
+        for kind, ours in (("user", dm.user_ids), ("item", dm.item_ids)):
+            theirs = getattr(self.cf, f"{kind}_ids")
+            if theirs is not None and (
+                len(theirs) != len(ours) or np.any(np.asarray(theirs) != ours)
+            ):
+                raise RecsysError(
+                    f"the collaborative model's {kind} ids differ from this data's: train it "
+                    "on the same data, filter and split"
+                )
+        fit_content(self, dm)
+        _history_and_popularity(self, dm.split.train)
+        tables = self.cf.factor_tables()
+        if self.hparams.map_new_items and tables is not None and bool(self.new_items.any()):
+            self.new_item_factors = ridge_map(
+                self.item_vectors, self.new_items, tables[1], self.hparams.ridge
+            )
+        self.trainer.should_stop = True
+
+    def _with_new_items(self, scores: torch.Tensor, user_vectors) -> torch.Tensor:
+        if self.new_item_factors.numel() and user_vectors is not None:
+            scores[:, self.new_items] = user_vectors @ self.new_item_factors.T
+        return scores
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        users = users.to(self.device)
+        tables = self.cf.factor_tables() if self.new_item_factors.numel() else None
+        scores = self._with_new_items(
+            self.cf.score(users), None if tables is None else tables[0][users]
+        )
+        return route(
+            scores, self.history[users], self.hparams.n_min,
+            lambda rows: profile_scores(self, users[rows]), self.popularity,
+        )  # fmt: skip
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        rows, cols = rows.to(self.device), cols.to(self.device)
+        scores = self.cf.score_folded(rows, cols, conf, n_users)
+        if self.new_item_factors.numel() and hasattr(self.cf, "fold_in_rows"):
+            scores = self._with_new_items(scores, self.cf.fold_in_rows(rows, cols, conf, n_users))
+        return route(
+            scores, torch.bincount(rows, minlength=n_users), self.hparams.n_min,
+            lambda r: content_scores(self.item_vectors, rows, cols, n_users)[r], self.popularity,
+        )  # fmt: skip
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint["state_dict"]
+        for name in ("item_vectors", "profile_items", "new_item_factors"):
+            setattr(self, name, torch.empty_like(state[name]))
+        inner = {k[3:]: v for k, v in state.items() if k.startswith("cf.")}
+        # the same data: the collaborative model's ids and training items are the hybrid's
+        self.cf.on_load_checkpoint({"state_dict": inner, "recsys": checkpoint.get("recsys", {})})

@@ -154,6 +154,9 @@ class WMF(RecommenderModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.hparams.optimizer, self.parameters(), self.hparams.lr)
 
+    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_tower(None), self.item_tower(None)
+
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_tower(users) @ self.item_tower(None).T
 
