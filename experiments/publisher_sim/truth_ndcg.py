@@ -1,0 +1,39 @@
+"""``python experiments/publisher_sim/truth_ndcg.py RUN_DIR...``: NDCG@20 of each run's model
+against the simulator's true affinities (``recsys.evaluation.truth``), averaged over every
+reader the model was trained on, training articles excluded; prints ``run  value``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recsys.checkpoint import load_model
+from recsys.eval import checkpoint_datamodule
+from recsys.evaluation.truth import truth_ndcg
+from recsys.runner import compose_run_config
+
+
+def run_truth_ndcg(run_dir: Path, k: int = 20, batch: int = 1024) -> float:
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    model = load_model(ckpt)
+    cfg = compose_run_config("eval", [f"ckpt_path={ckpt}"], run_dir / "truth")
+    dm, _ = checkpoint_datamodule(cfg, model)
+    readers = np.asarray(dm.user_ids, dtype=np.int64)
+    articles = np.asarray(dm.item_ids, dtype=np.int64)
+    seen = dm.split.train.matrix
+    values = []
+    for lo in range(0, len(readers), batch):
+        users = torch.arange(lo, min(lo + batch, len(readers)))
+        with torch.no_grad():
+            scores = model._adjust(model.score(users))
+        truth = dm.dataset.truth.affinity(readers[users.numpy()])[:, articles]
+        values.append(truth_ndcg(scores, truth, seen[users.numpy()], k))
+    return float(np.concatenate(values).mean())
+
+
+if __name__ == "__main__":
+    for run in sys.argv[1:]:
+        print(f"{run}\t{run_truth_ndcg(Path(run)):.4f}")
