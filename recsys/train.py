@@ -53,7 +53,10 @@ def train(
     best = (ckpt.best_model_path or ckpt.last_model_path) if ckpt else ""
     log.info("testing %s", best or "the final model")
     trainer.test(model, datamodule=dm, ckpt_path=best or None, verbose=False)
-    metrics = write_outputs(model, dm, cfg.paths.output_dir)
+    if trainer.is_global_zero:
+        metrics = write_outputs(model, dm, cfg.paths.output_dir)
+    else:  # another process of trainer=ddp: the same metrics, written by rank 0
+        metrics = model.metrics["test"]
 
     for lg in trainer.loggers:
         lg.log_hyperparams(hparams_of(cfg), metrics=metrics)

@@ -4,6 +4,7 @@ evaluation batches."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from recsys.data.interactions import Interactions, row_entries
 from recsys.data.splits import PredefinedSplit, Split
 from recsys.data.summary import format_summary, summarize
 from recsys.debias.propensity import NoPropensity, Propensity, item_counts
+from recsys.distributed import world_and_rank
 from recsys.errors import EmptyDataError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -218,7 +220,8 @@ class RecsysDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         model = self.trainer.lightning_module if self.trainer is not None else None
         steps = model.steps_per_epoch() if hasattr(model, "steps_per_epoch") else 1
-        return DataLoader(_Steps(steps), batch_size=None)
+        world, _ = world_and_rank()  # several processes: each takes its share of the steps
+        return DataLoader(_Steps(max(1, math.ceil(steps / world))), batch_size=None)
 
     def _eval_loader(
         self, truth: sp.csr_matrix, exclude: sp.csr_matrix, candidates=None
@@ -226,6 +229,9 @@ class RecsysDataModule(L.LightningDataModule):
         batches = EvalBatches(
             truth, exclude, self.eval_batch_size, self.fold_in_confidence, candidates
         )
+        world, rank = world_and_rank()  # several processes: users dealt out by rank
+        if world > 1:
+            batches.users = batches.users[rank::world]
         return DataLoader(batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:

@@ -229,6 +229,24 @@ class EvaluationState:
     covered: dict = field(default_factory=dict)
     exposure: dict = field(default_factory=dict)
 
+    @classmethod
+    def merged(cls, states: list[EvaluationState]) -> EvaluationState:
+        """One state from the states of processes that evaluated disjoint users: per-user
+        entries in user order (as one process going through all batches would hold them),
+        coverage joined, exposure summed."""
+        users = torch.cat([u for s in states for u in s.users])
+        order = torch.argsort(users, stable=True)
+        out = cls(n_items=states[0].n_items, users=[users[order]])
+        out.n_relevant = [torch.cat([n for s in states for n in s.n_relevant])[order]]
+        keys = next((s.values[0].keys() for s in states if s.values), [])
+        out.values = [{k: torch.cat([v[k] for s in states for v in s.values])[order] for k in keys}]
+        for s in states:
+            for k, c in s.covered.items():
+                out.covered[k] = c | out.covered[k] if k in out.covered else c.clone()
+            for k, e in s.exposure.items():
+                out.exposure[k] = e + out.exposure[k] if k in out.exposure else e.clone()
+        return out
+
     def per_user(self) -> dict[str, np.ndarray]:
         """One array per metric, plus ``user`` (row index) and ``n_test``; one entry a user."""
         if not self.users:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from recsys.models.als_distributed import distributed_world, sharded_solve
 from recsys.models.als_solvers import (
     TorchCSR,
     als_loss,
@@ -122,12 +123,23 @@ class ALS(ClosedFormModule):
         self._solve(self._by_item, self.user_factors, self.item_factors, self._reg_items)
 
     def _solve(self, csr, other, current, reg) -> None:
-        """New factors for the rows of ``csr``, written into ``current``."""
+        """New factors for the rows of ``csr``, written into ``current``; across the processes
+        of torch.distributed when it runs with more than one (``als_distributed``)."""
         h = self.hparams
-        if h.solver == "cholesky":
-            current.copy_(solve_cholesky(csr, other, reg, h.alpha0, h.budget))
+
+        def solve(csr, other, current, reg, gram=None):
+            if h.solver == "cholesky":
+                return solve_cholesky(csr, other, reg, h.alpha0, h.budget, gram)
+            return solve_cg(
+                csr, other, current, reg, h.alpha0, h.cg_steps, h.budget, in_place=True, gram=gram
+            )
+
+        if distributed_world() > 1:
+            sharded_solve(solve, csr, other, current, reg)
+        elif h.solver == "cholesky":
+            current.copy_(solve(csr, other, current, reg))
         else:
-            solve_cg(csr, other, current, reg, h.alpha0, h.cg_steps, h.budget, in_place=True)
+            solve(csr, other, current, reg)
 
     def loss(self) -> float:
         """The training objective at the current factors (float64)."""

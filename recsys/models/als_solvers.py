@@ -71,6 +71,18 @@ class TorchCSR:
             indptr,
         )
 
+    def row_slice(self, r0: int, r1: int) -> TorchCSR:
+        """Rows ``r0:r1`` as their own ``(r1 - r0, n_cols)`` matrix (views, no copies)."""
+        p0, p1 = int(self.indptr_cpu[r0]), int(self.indptr_cpu[r1])
+        return TorchCSR(
+            self.indptr[r0 : r1 + 1] - p0,
+            self.indices[p0:p1],
+            self.data[p0:p1],
+            (r1 - r0, self.shape[1]),
+            self.indptr_cpu[r0 : r1 + 1] - p0,
+            None if self.target is None else self.target[p0:p1],
+        )
+
     @property
     def counts(self) -> torch.Tensor:
         """``(n_rows,)`` number of stored entries per row."""
@@ -108,6 +120,7 @@ def solve_cholesky(
     reg: torch.Tensor,
     alpha0: float,
     budget: int = 1 << 24,
+    gram: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Exact solution of every row's normal equations (batched Cholesky).
 
@@ -117,12 +130,13 @@ def solve_cholesky(
         reg: ``(n_rows,)`` per-row lambda.
         alpha0: weight of unobserved entries.
         budget: elements of the largest temporary tensor.
+        gram: ``other^T other`` ``(k, k)`` when known (e.g. all-reduced across processes).
 
     Returns:
         ``(n_rows, k)`` new factors, in ``other``'s dtype and device.
     """
     k = other.shape[1]
-    gram = alpha0 * (other.T @ other)
+    gram = alpha0 * (other.T @ other if gram is None else gram)
     out = torch.empty((csr.shape[0], k), dtype=other.dtype, device=other.device)
     for rows, y, c, cp in _padded_rows(csr, other, budget // k, max(1, budget // (k * k))):
         a = torch.baddbmm(gram.expand(len(rows), k, k), (y * (c - alpha0).unsqueeze(2)).mT, y)
@@ -146,6 +160,7 @@ def solve_cg(
     steps: int = 3,
     budget: int = 1 << 24,
     in_place: bool = False,
+    gram: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Conjugate-gradient steps on every row's normal equations, warm-started from ``current``.
 
@@ -154,7 +169,7 @@ def solve_cg(
     ``in_place``: write the result into ``current`` (no copy of the factors) and return it.
     """
     k = other.shape[1]
-    gram = alpha0 * (other.T @ other)
+    gram = alpha0 * (other.T @ other if gram is None else gram)
     out = current if in_place else current.clone()
     if other.device.type == "cpu" and other.dtype == torch.float32:
         return _solve_cg_cpu(csr, other, out, gram, reg, alpha0, steps)

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data.interactions import row_entries
+from recsys.distributed import world_and_rank
 from recsys.errors import RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
@@ -147,7 +148,14 @@ class RecommenderModule(L.LightningModule):
             self.evaluator.update(self._state, self.score_batch(batch), batch)
 
     def _end(self, stage: str) -> None:
-        if self.trainer.sanity_checking or not self._state.users:
+        if self.trainer.sanity_checking:
+            return
+        world, _ = world_and_rank()
+        if world > 1:  # each process evaluated its share of the users: gather them all
+            states = [None] * world
+            torch.distributed.all_gather_object(states, self._state)
+            self._state = EvaluationState.merged(states)
+        if not self._state.users:
             return
         results = self.evaluator.compute(self._state, stage)
         self.metrics[stage] = results

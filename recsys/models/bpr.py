@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recsys.distributed import world_and_rank
 from recsys.models.base import EpochStep, RecommenderModule
 from recsys.models.sampling import TripleSampler
 
@@ -190,6 +191,13 @@ class BPR(RecommenderModule):
                 f"model.optimizer=hogwild runs on the CPU, the model is on {self.device}; "
                 "use model.optimizer=adam on a GPU"
             )
+        world, rank = world_and_rank()
+        if world > 1:  # several processes: each its own stream of pairs (rank 0 keeps the run's)
+            if h.optimizer == "hogwild":
+                raise ValueError(
+                    "model.optimizer=hogwild runs in one process; not with trainer=ddp"
+                )
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * rank)
         self.sampler = TripleSampler(self.seen, self.device, h.negatives, h.reject_seen)
         self._pairs32 = None
         self._inv_theta = None

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recsys.distributed import world_and_rank
 from recsys.errors import RecsysError
 from recsys.models.als_solvers import TorchCSR, solve_cholesky
 from recsys.models.base import RecommenderModule
@@ -124,10 +125,16 @@ class WMF(RecommenderModule):
 
     def on_train_epoch_start(self) -> None:
         self._order = torch.randperm(self.n_users, device=self.device)
+        if world_and_rank()[0] > 1:  # several processes: rank 0's order, each its batches
+            torch.distributed.broadcast(self._order, src=0)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         b = self.hparams.batch_users
-        users = self._order[batch_idx * b : (batch_idx + 1) * b]
+        world, rank = world_and_rank()
+        step = batch_idx * world + rank
+        users = self._order[step * b : (step + 1) * b]
+        if len(users) == 0:  # the last round of batches has none left for this rank
+            return sum(p.sum() for p in self.parameters()) * 0.0
         starts, counts = self._indptr[users], self._indptr[users + 1] - self._indptr[users]
         total = int(counts.sum())
         rows = torch.repeat_interleave(
