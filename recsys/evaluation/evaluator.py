@@ -234,7 +234,10 @@ class EvaluationState:
         """One state from the states of processes that evaluated disjoint users: per-user
         entries in user order (as one process going through all batches would hold them),
         coverage joined, exposure summed."""
-        users = torch.cat([u for s in states for u in s.users])
+        parts = [u for s in states for u in s.users]
+        if not parts:
+            return cls(n_items=states[0].n_items)
+        users = torch.cat(parts)
         order = torch.argsort(users, stable=True)
         out = cls(n_items=states[0].n_items, users=[users[order]])
         out.n_relevant = [torch.cat([n for s in states for n in s.n_relevant])[order]]
