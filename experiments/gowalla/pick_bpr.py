@@ -30,7 +30,8 @@ for label in labels:
 value, label, epoch = best
 if epoch < 0:
     sys.exit(
-        f"no val/recall@20 in the TensorBoard events of {root}/B<label>: did the runs reach a validation epoch?"
+        f"no val/recall@20 in the TensorBoard events of {root}/B<label>: "
+        "did the runs reach a validation epoch?"
     )
 saved = sorted(int(p[-8:-5]) for p in glob.glob(f"{root}/A{label}/checkpoints/epoch_*.ckpt"))
 chosen = max((e for e in saved if e <= epoch), default=None)
