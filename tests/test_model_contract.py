@@ -141,6 +141,32 @@ class TestBPR(ModelContract):
     epochs = 5
 
 
+class TestBPRCosine(ModelContract):
+    model = "bpr"
+    overrides = ("model.batch_size=256", "model.lr_schedule=cosine", "model.lr=0.05")
+    epochs = 4
+
+    def test_learning_rate_follows_the_cosine_to_zero(self, tmp_path):
+        seen = []
+
+        class Record(L.Callback):
+            def on_train_batch_start(self, trainer, module, batch, batch_idx):
+                seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+        cfg = compose_config("train", [*SMALL_DATA, "model=bpr", *self.overrides], tmp_path)
+        dm = build_datamodule(cfg)
+        model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
+        trainer = L.Trainer(
+            max_epochs=self.epochs, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, limit_val_batches=0, callbacks=[Record()],
+        )  # fmt: skip
+        trainer.fit(model, datamodule=dm)
+        total = self.epochs * model.steps_per_epoch()
+        assert len(seen) == total > 8
+        want = 0.05 * (1 + np.cos(np.pi * np.arange(total) / total)) / 2
+        np.testing.assert_allclose(seen, want, rtol=1e-6, atol=1e-9)
+
+
 class TestBPRSharedNegatives(ModelContract):
     model = "bpr"
     overrides = ("model.shared_negatives=true", "model.n_negatives=20", "model.batch_size=256")
