@@ -88,11 +88,12 @@ def _cli(cmd: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.mark.parametrize("model", ["bpr", "als"])
+@pytest.mark.parametrize("model", ["bpr", "wmf", "als"])
 def test_ddp_with_two_cpu_processes_trains_and_evaluates_like_one(model, tmp_path):
-    """recsys-train trainer=ddp (2 processes, gloo): the test metrics gathered from both
-    ranks equal a single-process recsys-eval of the checkpoint it tested; for ALS (sharded
-    half-steps) they also equal a single-process training run."""
+    """recsys-train trainer=ddp (2 processes, gloo; BPR and WMF: gradients all-reduced by
+    DDP; ALS: sharded half-steps): the test metrics gathered from both ranks equal a
+    single-process recsys-eval of the checkpoint it tested; for ALS they also equal a
+    single-process training run."""
     _cli("recsys-train", f"model={model}", "trainer=ddp", *SMALL,
          f"hydra.run.dir={tmp_path / 'ddp'}", cwd=tmp_path)  # fmt: skip
     log = (tmp_path / "ddp" / "train.log").read_text()
