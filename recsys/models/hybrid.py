@@ -42,6 +42,18 @@ def route(scores, history, n_min: int, content, popularity) -> torch.Tensor:
     return scores
 
 
+def _register_buffers(model, n_users: int, n_items: int, factors: int) -> None:
+    """The hybrids' buffers, empty until fitted (content vectors and profiles, history
+    lengths, new items and their mapped ``factors``-wide factors, popularity)."""
+    model.register_buffer("item_vectors", torch.zeros(n_items, 0))
+    model.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
+    model.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
+    model.register_buffer("history", torch.zeros(n_users, dtype=torch.int64))
+    model.register_buffer("new_items", torch.zeros(n_items, dtype=torch.bool))
+    model.register_buffer("new_item_factors", torch.zeros(0, factors))
+    model.register_buffer("popularity", torch.zeros(n_items))
+
+
 def _history_and_popularity(model, train) -> None:
     """Set ``model``'s buffers ``history`` (training items per user), ``new_items`` (items
     with none) and ``popularity`` (training users per item / the largest)."""
@@ -82,13 +94,7 @@ class HybridALS(ALS):
     ) -> None:
         super().__init__(n_users, n_items, **als)
         self.save_hyperparameters(logger=False)
-        self.register_buffer("item_vectors", torch.zeros(n_items, 0))
-        self.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
-        self.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
-        self.register_buffer("history", torch.zeros(n_users, dtype=torch.int64))
-        self.register_buffer("new_items", torch.zeros(n_items, dtype=torch.bool))
-        self.register_buffer("new_item_factors", torch.zeros(0, self.hparams.factors))
-        self.register_buffer("popularity", torch.zeros(n_items))
+        _register_buffers(self, n_users, n_items, self.hparams.factors)
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -199,13 +205,7 @@ class Hybrid(ClosedFormModule):
             )
         self.save_hyperparameters(logger=False)
         self.cf = cf
-        self.register_buffer("item_vectors", torch.zeros(n_items, 0))
-        self.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
-        self.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
-        self.register_buffer("history", torch.zeros(n_users, dtype=torch.int64))
-        self.register_buffer("new_items", torch.zeros(n_items, dtype=torch.bool))
-        self.register_buffer("new_item_factors", torch.zeros(0, 0))
-        self.register_buffer("popularity", torch.zeros(n_items))
+        _register_buffers(self, n_users, n_items, 0)
 
     def fit_epoch(self) -> None:
         dm = self.trainer.datamodule
