@@ -18,6 +18,7 @@ from recsys.errors import RecsysError
 from recsys.eval import checkpoint_datamodule
 from recsys.evaluation import session_replay
 from recsys.evaluation.session_replay import block_hits, replay_sessions, session_estimates
+from recsys.evaluation.session_replay import steps as steps_of
 from recsys.evaluation.significance import bootstrap_ratio_ci
 from recsys.recommend import history_confidences
 from recsys.runner import CONFIG_DIR, user_errors
@@ -116,7 +117,7 @@ def _rho(rho, events, start) -> tuple[float, str]:
 def _summarize(sessions, hits: dict, rho: float, resamples: int) -> dict:
     lengths = sessions.lengths
     steps = np.maximum(lengths - 1, 0)
-    session_of = np.repeat(np.arange(len(lengths)), steps)
+    session_of, view = steps_of(sessions)
     n = len(lengths)
     ones = np.ones(n)
     per = {}
@@ -131,9 +132,7 @@ def _summarize(sessions, hits: dict, rho: float, resamples: int) -> dict:
         "sessions": int(n),
         "steps": int(steps.sum()),
         "sessions_of_new_readers": int((sessions.user < 0).sum()),
-        "next_articles_unknown_to_the_model": int(
-            (sessions.items[np.repeat(sessions.offsets[:-1], steps) + _steps(steps) + 1] < 0).sum()
-        ),
+        "next_articles_unknown_to_the_model": int((sessions.items[view + 1] < 0).sum()),
         "log": {
             "articles_per_session": float(lengths.mean()) if n else float("nan"),
             "single_article_sessions": float((lengths == 1).mean()) if n else float("nan"),
@@ -144,10 +143,6 @@ def _summarize(sessions, hits: dict, rho: float, resamples: int) -> dict:
     diff = {key: per["model"][key] - per["most_recent"][key] for key in per["model"]}
     out["difference"] = _with_ci(diff, steps, ones, resamples)
     return out
-
-
-def _steps(steps: np.ndarray) -> np.ndarray:
-    return np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)
 
 
 def _with_ci(values: dict, steps, ones, resamples: int) -> dict:

@@ -98,10 +98,7 @@ def block_hits(
     with ``seen``, the reader's training items) holds the next article. Excluded from the
     block: the context's items and items with ``published`` ``(n_items,)`` after the view
     (or, with ``fresh_seconds``, more than that long before it)."""
-    lengths = sessions.lengths
-    session_of = np.repeat(np.arange(len(lengths)), np.maximum(lengths - 1, 0))
-    first = np.repeat(sessions.offsets[:-1], np.maximum(lengths - 1, 0))
-    view = first + _within(lengths - 1)  # the view the block is shown beside
+    session_of, view = steps(sessions)
     out = np.zeros(len(view), dtype=bool)
     pub = torch.from_numpy(np.asarray(published, np.float64))
     for lo in range(0, len(view), batch_size):
@@ -120,6 +117,15 @@ def block_hits(
         target = torch.from_numpy(sessions.items[v + 1])
         out[lo : lo + len(v)] = ((top == target[:, None]) & valid).any(1).numpy()
     return out
+
+
+def steps(sessions: Sessions) -> tuple[np.ndarray, np.ndarray]:
+    """The replay's steps, in session order: each step's session and the view the block is
+    shown beside (every view but its session's last; the next view is the target)."""
+    lengths = sessions.lengths
+    session_of = np.repeat(np.arange(len(lengths)), np.maximum(lengths - 1, 0))
+    first = np.repeat(sessions.offsets[:-1], np.maximum(lengths - 1, 0))
+    return session_of, first + _within(lengths - 1)
 
 
 def _within(counts: np.ndarray) -> np.ndarray:
