@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from recsys.checkpoint import load_model
-from recsys.data.item_times import publication_times
+from recsys.data.item_times import publication_times, recency_days
 from recsys.errors import RecsysError
 from recsys.eval import checkpoint_datamodule
 from recsys.evaluation import session_replay
@@ -93,9 +93,8 @@ def _model_scorer(model):
 
 
 def _recency_scorer(published: np.ndarray):
-    finite = np.isfinite(published)
-    origin = published[finite].min() if finite.any() else 0.0
-    days = torch.from_numpy(np.where(finite, (published - origin) / 86_400.0, -1.0)).float()
+    """The most-recent block's scores (as ``model=most_recent``), the same for every step."""
+    days = torch.from_numpy(recency_days(published))
     return lambda rows, cols, n: days.expand(n, -1).clone()
 
 

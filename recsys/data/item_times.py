@@ -30,3 +30,11 @@ def publication_times(dataset, split) -> np.ndarray:
             np.minimum.at(first, p.matrix.indices, np.asarray(p.timestamps, dtype=np.float64))
     first[np.isinf(first)] = -np.inf
     return first
+
+
+def recency_days(published: np.ndarray) -> np.ndarray:
+    """``(n_items,)`` float32 scores that order items by ``published``, latest highest: days
+    since the earliest finite time; -1 for items with none (ranked after every other)."""
+    finite = np.isfinite(published)
+    origin = published[finite].min() if finite.any() else 0.0
+    return np.where(finite, (published - origin) / 86_400.0, -1.0).astype(np.float32)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from recsys.data.item_times import publication_times
+from recsys.data.item_times import publication_times, recency_days
 from recsys.models.base import ClosedFormModule
 
 
@@ -24,11 +23,8 @@ class MostRecent(ClosedFormModule):
 
     def fit_epoch(self) -> None:
         dm = self.trainer.datamodule
-        times = publication_times(dm.dataset, dm.split)
-        finite = np.isfinite(times)
-        origin = times[finite].min() if finite.any() else 0.0
-        days = np.where(finite, (times - origin) / 86_400.0, -1.0)
-        self.item_times.copy_(torch.from_numpy(days.astype(np.float32)))
+        days = recency_days(publication_times(dm.dataset, dm.split))
+        self.item_times.copy_(torch.from_numpy(days))
         self.trainer.should_stop = True
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
