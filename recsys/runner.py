@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 import pandas as pd
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.data import cache
@@ -31,7 +32,9 @@ DATA_KEYS = ("seed", "data", "filter", "split", "confidence", "propensity", "eva
 
 
 def user_errors(func: Callable) -> Callable:
-    """Print a RecsysError as one line on stderr and exit with status 2, no traceback."""
+    """Print a RecsysError as one line on stderr and exit with status 2, no traceback; also
+    one raised, or a ValueError about a bad argument, while Hydra builds an object of the
+    config (Hydra wraps those in an InstantiationException)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -39,6 +42,11 @@ def user_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except RecsysError as e:
             print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except InstantiationException as e:
+            if not isinstance(e.__cause__, RecsysError | ValueError):
+                raise
+            print(f"error: {e.__cause__}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapper

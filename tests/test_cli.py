@@ -78,6 +78,25 @@ def test_missing_data_folder_is_one_clear_line(tmp_path):
     assert "RECSYS_DATA_DIR" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model=hybrid_cf"], "model=hybrid_cf needs model.collaborative="),
+        (
+            ["model=hybrid_cf", "model.collaborative=nope.ckpt"],
+            "checkpoint nope.ckpt does not exist",
+        ),
+        (["model.solver=qr"], "model.solver must be one of ('cg', 'cholesky'), got 'qr'"),
+    ],
+)
+def test_a_bad_model_argument_is_one_clear_line(args, message, tmp_path):
+    """Errors raised while Hydra builds the model (which it wraps) reach the user unwrapped."""
+    proc = run("recsys-train", *args, "data.n_users=100", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_malformed_line_and_empty_split_via_cli(tmp_path):
     folder = tmp_path / "ml-100k"
     folder.mkdir()
