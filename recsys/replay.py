@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from recsys.checkpoint import load_model
+from recsys.data.events import sort_into_sessions
 from recsys.data.item_times import publication_times, recency_days
 from recsys.errors import RecsysError
 from recsys.eval import checkpoint_datamodule
@@ -49,7 +50,7 @@ def replay(cfg: DictConfig) -> dict:
         start = float(np.min(test.timestamps))
     gap = getattr(getattr(dataset, "rules", None), "session_gap", 1800.0)
     sessions = replay_sessions(events, start, model.user_ids, model.item_ids, gap)
-    rho, rho_from = _rho(cfg.rho, events, start)
+    rho, rho_from = _rho(cfg.rho, events, start, gap)
     published = publication_times(dataset, dm.split)
     seen = model.seen if cfg.with_history else None
     fresh = None if cfg.get("fresh_days") is None else float(cfg.fresh_days) * 86_400.0
@@ -98,15 +99,14 @@ def _recency_scorer(published: np.ndarray):
     return lambda rows, cols, n: days.expand(n, -1).clone()
 
 
-def _rho(rho, events, start) -> tuple[float, str]:
+def _rho(rho, events, start, session_gap: float) -> tuple[float, str]:
     if rho is not None:
         if not 0 <= rho <= 1:
             raise RecsysError(f"rho must be in [0, 1], got {rho}")
         return float(rho), "given"
-    if "source" in events:
-        ev = events.loc[events["timestamp"] >= start]
-        keys = ["user", "session"] if "session" in ev else ["user"]
-        later = ev.duplicated(keys)
+    if "source" in events:  # the replay's own sessions: views after each session's first
+        ev, new = sort_into_sessions(events.loc[events["timestamp"] >= start], session_gap)
+        later = ~new
         if later.any():
             share = float((ev.loc[later, "source"] != "widget").mean())
             return share, "the log's share of later session views not from the widget"

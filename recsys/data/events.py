@@ -225,6 +225,23 @@ class EventReport:
             )
 
 
+def sort_into_sessions(ev: pd.DataFrame, session_gap: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """``ev`` sorted by user, ``session`` (where the log has that column), timestamp and
+    ``row`` (where present), index reset; and ``(len(ev),)`` bool, True where an event starts a
+    session: a new user, a new ``session`` value, or, without that column, more than
+    ``session_gap`` seconds after the user's previous event."""
+    keys = ["user", "session", "timestamp"] if "session" in ev else ["user", "timestamp"]
+    ev = ev.sort_values([*keys, *(["row"] if "row" in ev else [])], kind="stable")
+    ev = ev.reset_index(drop=True)
+    t = ev["timestamp"].to_numpy()
+    new = (ev["user"] != ev["user"].shift()).to_numpy()
+    if "session" in ev:
+        new = new | (ev["session"] != ev["session"].shift()).to_numpy()
+    else:
+        new = new | (np.diff(t, prepend=t[0] if len(t) else 0) > session_gap)
+    return ev, new
+
+
 def events_to_interactions(
     events: pd.DataFrame, rules: EventRules, source: str = "events"
 ) -> tuple[Interactions, EventReport]:
@@ -264,17 +281,8 @@ def events_to_interactions(
             report.dropped[f"event types without a weight: {counts}"] = int((~known).sum())
             ev = ev[known]
 
-    has_sessions = "session" in ev
-    order = (
-        ["user", "session", "timestamp", "row"] if has_sessions else ["user", "timestamp", "row"]
-    )
-    ev = ev.sort_values(order, kind="stable").reset_index(drop=True)
+    ev, new_session = sort_into_sessions(ev, rules.session_gap)
     t = ev["timestamp"].to_numpy()
-    new_session = (ev["user"] != ev["user"].shift()).to_numpy()
-    if has_sessions:
-        new_session = new_session | (ev["session"] != ev["session"].shift()).to_numpy()
-    else:
-        new_session = new_session | (np.diff(t, prepend=t[0] if len(t) else 0) > rules.session_gap)
     session_id = np.cumsum(new_session) - 1
     report.sessions = int(new_session.sum())
 

@@ -28,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from recsys.data.events import sort_into_sessions
 from recsys.evaluation.ranking import topk
 
 Scorer = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -58,21 +59,9 @@ def replay_sessions(
     ``session``) from time ``start`` on, ids mapped to the model's rows and columns. Sessions
     come from the ``session`` column, or else from ``session_gap`` seconds of inactivity;
     within one, only an article's first view is kept."""
-    ev = events.loc[events["timestamp"] >= start]
-    keys = ["user", "session", "timestamp"] if "session" in ev else ["user", "timestamp"]
-    if "row" in ev:
-        keys.append("row")
-    ev = ev.sort_values(keys, kind="stable")
+    ev, new = sort_into_sessions(events.loc[events["timestamp"] >= start], session_gap)
     user = ev["user"].to_numpy()
     t = ev["timestamp"].to_numpy(dtype=np.float64)
-    new = np.ones(len(ev), dtype=bool)
-    if len(ev):
-        new[1:] = user[1:] != user[:-1]
-        if "session" in ev:
-            s = ev["session"].to_numpy()
-            new[1:] |= s[1:] != s[:-1]
-        else:
-            new[1:] |= np.diff(t) > session_gap
     sid = np.cumsum(new) - 1
     items = pd.Index(item_ids).get_indexer(ev["item"].to_numpy())
     raw_item = ev["item"].to_numpy()
