@@ -54,6 +54,12 @@ def _register_buffers(model, n_users: int, n_items: int, factors: int) -> None:
     model.register_buffer("popularity", torch.zeros(n_items))
 
 
+def _size_buffers(model, state: dict) -> None:
+    """Give the buffers whose size depends on the data the saved sizes, before loading."""
+    for name in ("item_vectors", "profile_items", "new_item_factors"):
+        setattr(model, name, torch.empty_like(state[name]))
+
+
 def _history_and_popularity(model, train) -> None:
     """Set ``model``'s buffers ``history`` (training items per user), ``new_items`` (items
     with none) and ``popularity`` (training users per item / the largest)."""
@@ -146,8 +152,7 @@ class HybridALS(ALS):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
-        for name in ("item_vectors", "profile_items", "new_item_factors"):
-            setattr(self, name, torch.empty_like(state[name]))
+        _size_buffers(self, state)
 
 
 class Hybrid(ClosedFormModule):
@@ -256,8 +261,7 @@ class Hybrid(ClosedFormModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
-        for name in ("item_vectors", "profile_items", "new_item_factors"):
-            setattr(self, name, torch.empty_like(state[name]))
+        _size_buffers(self, state)
         inner = {k[3:]: v for k, v in state.items() if k.startswith("cf.")}
         # the same data: the collaborative model's ids and training items are the hybrid's
         self.cf.on_load_checkpoint({"state_dict": inner, "recsys": checkpoint.get("recsys", {})})
