@@ -156,16 +156,17 @@ class _EpochClock:
 def _datamodule(conf: sp.csr_matrix):
     """The framework's DataModule over one training matrix (no dataset, split or validation),
     so that the Trainer runs exactly the loaders and hooks of a real run."""
+    from recsys.data.confidence import Linear
     from recsys.data.datamodule import RecsysDataModule
+    from recsys.data.interactions import Interactions
+    from recsys.data.training_data import TrainingData
 
     m, n = conf.shape
     dm = RecsysDataModule(dataset=None, split=None, confidence=None)
-    dm.split = SimpleNamespace(  # set: setup() has nothing left to do
-        train=SimpleNamespace(
-            matrix=conf, user_ids=np.arange(m), item_ids=np.arange(n), n_users=m, n_items=n
-        )
-    )
-    dm.train_confidence = conf
+    train = Interactions(conf, np.arange(m), np.arange(n))
+    dm.split = SimpleNamespace(train=train)  # set: setup() has nothing left to prepare
+    # the matrix is already of confidences; the confidence model is only for fold-in
+    dm.training_data = TrainingData(train, conf, Linear(alpha=0.0))
     return dm
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import hydra
 import lightning as L
 
-from recsys.runner import build_datamodule, compose_run_config
+from recsys.config import compose_run_config
+from recsys.data.datamodule import RecsysDataModule
 
 
 def _peak_gib() -> float:
@@ -71,11 +72,11 @@ def main() -> None:
     overrides = [
         f"data.n_users={a.users}", f"data.n_items={a.items}", f"data.mean_interactions={a.mean}",
         "split.val_ratio=0.1", "split.test_ratio=0.1", "confidence=binary", "data_cache=false",
-        "model.factors=64", "evaluator.batch_size=1024", "evaluator.history_buckets=null",
+        "model.factors=64", "eval_batch_size=1024", "evaluator.history_buckets=null",
     ]  # fmt: skip
     cfg = compose_run_config("train", overrides, out, root_dir=out)
     with Stage("generate, split, confidence"):
-        dm = build_datamodule(cfg)
+        dm = RecsysDataModule.from_config(cfg)
     nnz = dm.split.train.nnz + dm.split.val.nnz + dm.split.test.nnz
     print(f"{dm.n_users:,} users x {dm.n_items:,} items, {nnz:,} interactions", flush=True)
     L.seed_everything(0, verbose=False)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.cli import user_errors
 from recsys.errors import RecsysError
 from recsys.evaluation.significance import bootstrap_ci, holm, paired_t_test, wilcoxon_test
-from recsys.runner import user_errors
 
 COLUMNS = [
     "run",

@@ -23,3 +23,11 @@ class UnknownIdError(RecsysError):
 
 class CheckpointError(RecsysError):
     """A checkpoint is missing or does not match the data it is used with."""
+
+
+class ConfigError(RecsysError):
+    """Settings that cannot work together (found before training starts)."""
+
+
+class UntrustedClassError(CheckpointError):
+    """A checkpoint or a stored config names a class the framework does not trust."""

@@ -28,8 +28,9 @@ import optuna
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from recsys.cli import user_errors
+from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
-from recsys.runner import CONFIG_DIR, compose_run_config, user_errors
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
 
 def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) -> None:
     """Run trials of ``study`` in this process until ``n_trials`` have finished."""
-    from recsys.train import hparams_of, train
+    from recsys.runs.fit import hparams_of, train
 
     search, sweep_dir = cfg.hparams_search, Path(cfg.sweep_dir)
     base = [*search.train_overrides, f"optimized_metric={search.metric}"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from recsys.runner import compose_run_config
+from recsys.config import compose_run_config
 
 SMALL_DATA = [
     "data.n_users=300",
@@ -18,3 +21,30 @@ SMALL_DATA = [
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
     """``configs/<name>.yaml`` composed with ``overrides``, writing into ``output_dir``."""
     return compose_run_config(name, overrides, output_dir, root_dir=output_dir)
+
+
+BIN = Path(sys.executable).parent
+
+
+def run_cli(
+    cmd: str, *args: str, cwd: Path, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """A console script of the package (``recsys-train``...) run as a user would, in ``cwd``."""
+    return subprocess.run(
+        [str(BIN / cmd), *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """The single ``error: ...`` line a console script printed before exiting with status 2
+    (asserting that it did so, without a traceback)."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    return lines[0]

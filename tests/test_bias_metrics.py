@@ -67,7 +67,7 @@ def test_bias_metrics_match_brute_force(seed):
     pop = rng.integers(0, 12, n_items).astype(float)
     pop[3] = 0  # an item nobody trained on
     theta = rng.uniform(0.05, 1.0, n_items)
-    ev = Evaluator(ks=[3, 5], metrics=list(BM.ALL), batch_size=4)
+    ev = Evaluator(ks=[3, 5], metrics=list(BM.ALL))
     ev.set_item_statistics(pop, m, theta)
     state = ev.new_state(n_items)
     for rows in (range(0, 4), range(4, 9)):  # two batches, re-indexed

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from helpers import compose_config
 
+from recsys.data.datamodule import RecsysDataModule
 from recsys.data.datasets import (
     Coat,
     EBNeRD,
@@ -18,8 +19,7 @@ from recsys.data.datasets import (
     MovieLensLatestSmall,
 )
 from recsys.data.splits import PredefinedSplit
-from recsys.runner import build_datamodule
-from recsys.train import train
+from recsys.runs.fit import train
 
 
 def test_ml_latest_small_counts(shared_data):
@@ -150,10 +150,10 @@ def test_second_load_hits_the_cache(shared_data, tmp_path, monkeypatch, data):
     split = "predefined" if data == "gowalla" else "random"
     cfg = compose_config("train", [f"data={data}", f"split={split}"], tmp_path)
     start = time.perf_counter()
-    first = build_datamodule(cfg)
+    first = RecsysDataModule.from_config(cfg)
     cold = time.perf_counter() - start
     start = time.perf_counter()
-    second = build_datamodule(cfg)
+    second = RecsysDataModule.from_config(cfg)
     warm = time.perf_counter() - start
     assert not first.cache_hit and second.cache_hit
     print(f"\n{data}: first load {cold:.2f} s, from cache {warm:.2f} s")
@@ -164,4 +164,4 @@ def test_second_load_hits_the_cache(shared_data, tmp_path, monkeypatch, data):
     assert first.summary == second.summary
     # a different split config is a different entry
     cfg.split.val_ratio = 0.05 if data == "gowalla" else 0.2
-    assert not build_datamodule(cfg).cache_hit
+    assert not RecsysDataModule.from_config(cfg).cache_hit

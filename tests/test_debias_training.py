@@ -12,7 +12,7 @@ import torch
 from helpers import SMALL_DATA, compose_config
 from test_als import random_problem
 
-from recsys.checkpoint import load_model
+from recsys.data.datamodule import RecsysDataModule
 from recsys.models import ALS
 from recsys.models.als_solvers import (
     TorchCSR,
@@ -21,8 +21,8 @@ from recsys.models.als_solvers import (
     solve_cholesky,
 )
 from recsys.models.bpr import bpr_loss, bpr_loss_shared
+from recsys.models.checkpoint import load_model
 from recsys.models.wmf import wmf_loss
-from recsys.runner import build_datamodule
 
 
 def relmf_user_step(y_obs, theta, other, lam):
@@ -168,7 +168,7 @@ def test_bpr_pair_weights_scale_each_pairs_ranking_term():
 
 def fit_one_epoch(tmp_path, overrides: list[str]):
     cfg = compose_config("train", [*SMALL_DATA, *overrides], tmp_path)
-    dm = build_datamodule(cfg)
+    dm = RecsysDataModule.from_config(cfg)
     model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
     trainer = L.Trainer(
         max_epochs=1,
@@ -185,9 +185,9 @@ def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
     model, dm, trainer = fit_one_epoch(tmp_path, ["model=popularity", "propensity=popularity"])
     users = torch.arange(5)
     raw_items, _ = model.recommend(users, k=10)
-    model.set_score_adjustment(dm.propensity.theta, 3.0)  # n_i / n_i^1.5: reversed
+    model.set_score_adjustment(dm.training_data.propensity, 3.0)  # n_i / n_i^1.5: reversed
     items, scores = model.recommend(users, k=10)
-    want = model.score(users) / torch.from_numpy(dm.propensity.theta**3.0).float()
+    want = model.score(users) / torch.from_numpy(dm.training_data.propensity**3.0).float()
     top = torch.gather(want, 1, items.clamp(min=0))
     torch.testing.assert_close(scores, top)
     assert not torch.equal(items, raw_items)
@@ -195,16 +195,3 @@ def test_score_adjustment_divides_scores_and_survives_a_checkpoint(tmp_path):
     trainer.save_checkpoint(path)
     again = load_model(path)
     torch.testing.assert_close(again.recommend(users, k=10)[1], scores)
-
-
-def test_als_checkpoints_from_before_relmf_still_load(tmp_path):
-    model, _, trainer = fit_one_epoch(tmp_path, ["model=als"])
-    path = tmp_path / "old.ckpt"
-    trainer.save_checkpoint(path)
-    ckpt = torch.load(path, weights_only=False)
-    del ckpt["state_dict"]["item_target"]  # as written before the buffer existed
-    torch.save(ckpt, path)
-    loaded = load_model(path)
-    users = torch.arange(4)
-    torch.testing.assert_close(loaded.score(users), model.score(users))
-    assert (loaded.item_target == 1).all()

@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers import compose_config
 
-from recsys.checkpoint import load_model
-from recsys.runner import build_datamodule
-from recsys.train import train
+from recsys.data.datamodule import RecsysDataModule
+from recsys.models.checkpoint import load_model
+from recsys.runs.fit import train
 
 SIM = [
     "data=publisher_sim",
@@ -34,7 +34,7 @@ SIM = [
 def fit(tmp_path, extra=()):
     cfg = compose_config("train", [*SIM, "model=hybrid", *extra], tmp_path)
     L.seed_everything(0, verbose=False)
-    dm = build_datamodule(cfg)
+    dm = RecsysDataModule.from_config(cfg)
     model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
     trainer = L.Trainer(max_epochs=6, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, limit_val_batches=0)  # fmt: skip

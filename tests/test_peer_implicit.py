@@ -13,9 +13,9 @@ import pytest
 import torch
 from helpers import compose_config
 
+from recsys.data.datamodule import RecsysDataModule
 from recsys.models import ALS
-from recsys.runner import build_datamodule
-from recsys.train import train
+from recsys.runs.fit import train
 
 implicit_als = pytest.importorskip(
     "implicit.cpu.als", reason="implicit is not installed (pip install -e '.[test]')"
@@ -38,7 +38,7 @@ def test_als_matches_implicit_on_ml100k(shared_data, tmp_path, solver, monkeypat
     )
     _, ours = train(cfg)
 
-    dm = build_datamodule(cfg)
+    dm = RecsysDataModule.from_config(cfg)
     peer = implicit_als.AlternatingLeastSquares(
         factors=cfg.model.factors,
         regularization=cfg.model.regularization,
@@ -47,7 +47,7 @@ def test_als_matches_implicit_on_ml100k(shared_data, tmp_path, solver, monkeypat
         use_cg=solver == "cg",
         random_state=0,
     )
-    peer.fit(dm.train_confidence, show_progress=False)
+    peer.fit(dm.training_data.confidence, show_progress=False)
     model = ALS(dm.n_users, dm.n_items, factors=cfg.model.factors)
     model.user_factors.copy_(torch.from_numpy(peer.user_factors))
     model.item_factors.copy_(torch.from_numpy(peer.item_factors))

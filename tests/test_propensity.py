@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from helpers import SMALL_DATA, compose_config
 
+from recsys.data.datamodule import RecsysDataModule
 from recsys.data.interactions import Interactions
-from recsys.debias.propensity import (
+from recsys.data.propensity import (
     NoPropensity,
     PopularityPropensity,
     PowerLawPropensity,
     fit_power_law,
     item_counts,
 )
-from recsys.runner import build_datamodule
 
 
 def small_train() -> Interactions:
@@ -54,11 +54,11 @@ def test_power_law_propensity_uses_the_fitted_exponent():
 
 def test_datamodule_fits_the_propensity_on_the_training_part_only(tmp_path):
     cfg = compose_config("train", [*SMALL_DATA, "propensity=popularity"], tmp_path)
-    dm = build_datamodule(cfg)
+    dm = RecsysDataModule.from_config(cfg)
     counts = np.diff(dm.split.train.matrix.tocsc().indptr).astype(float)
-    np.testing.assert_allclose(dm.item_popularity, counts)
+    np.testing.assert_allclose(dm.training_data.item_counts(), counts)
     np.testing.assert_allclose(
-        dm.propensity.theta, np.maximum((counts / counts.max()) ** 0.5, 1e-3)
+        dm.training_data.propensity, np.maximum((counts / counts.max()) ** 0.5, 1e-3)
     )
     test_counts = np.diff(dm.split.test.matrix.tocsc().indptr)
     assert not np.allclose(counts / counts.max(), test_counts / test_counts.max())

@@ -12,12 +12,12 @@ import scipy.sparse as sp
 import torch
 from helpers import compose_config
 
-from recsys.checkpoint import load_model
+from recsys.data.datamodule import RecsysDataModule
 from recsys.evaluation.session_replay import block_hits, replay_sessions, session_estimates
 from recsys.evaluation.truth import truth_ndcg
-from recsys.replay import replay
-from recsys.runner import build_datamodule
-from recsys.train import train
+from recsys.models.checkpoint import load_model
+from recsys.runs.fit import train
+from recsys.runs.replay import replay
 
 SIM = [
     "data=publisher_sim",
@@ -82,8 +82,9 @@ def test_block_hits_match_a_loop(with_seen):
     published = rng.uniform(-1000, 15_000, n_items)
     seen = sp.random(n_users, n_items, 0.2, "csr", random_state=1) if with_seen else None
 
-    def scorer(rows, cols, n):
-        profile = torch.zeros(n, 4).index_add_(0, rows, torch.from_numpy(emb)[cols])
+    def scorer(ctx):
+        rows, cols, _ = ctx.distinct()
+        profile = torch.zeros(ctx.n, 4).index_add_(0, rows, torch.from_numpy(emb)[cols])
         return profile @ torch.from_numpy(emb).T
 
     got = block_hits(scorer, s, published, 5, seen, batch_size=7)
@@ -130,7 +131,7 @@ def test_most_recent_model_and_its_replay(tmp_path):
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     model = load_model(ckpt)
     items, _ = model.recommend(torch.tensor([0]), k=5, exclude_seen=False)
-    dm = build_datamodule(cfg)
+    dm = RecsysDataModule.from_config(cfg)
     published = dm.dataset.item_published(dm.item_ids)
     assert items[0].tolist() == np.argsort(-published, kind="stable")[:5].tolist()
     rcfg = compose_config("replay", [f"ckpt_path={ckpt}", "resamples=200"], tmp_path / "r")

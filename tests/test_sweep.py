@@ -164,7 +164,7 @@ def test_every_search_space_composes_into_run_configs(name, tmp_path):
     parameter set a key that exists in the run config."""
     from omegaconf import OmegaConf
 
-    from recsys.runner import compose_run_config
+    from recsys.config import compose_run_config
 
     search = sweep_config([f"hparams_search={name}"]).hparams_search
     trial = optuna.create_study().ask()
@@ -180,7 +180,7 @@ def test_every_search_space_composes_into_run_configs(name, tmp_path):
 def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_path, monkeypatch):
     """FloatingPointError in a trial marks it failed and the sweep goes on; five failures in
     a row stop it instead of looping."""
-    import recsys.train
+    import recsys.runs.fit
     from recsys.sweep import run_sweep
 
     monkeypatch.chdir(tmp_path)
@@ -190,7 +190,7 @@ def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_p
         calls.append(cfg.model.regularization)
         raise FloatingPointError("loss is NaN")
 
-    monkeypatch.setattr(recsys.train, "train", diverging)
+    monkeypatch.setattr(recsys.runs.fit, "train", diverging)
     cfg = sweep_config(["hparams_search=synthetic_als", "hparams_search.n_trials=20"])
     study = run_sweep(cfg)
     states = [t.state for t in study.trials]

@@ -12,11 +12,11 @@ import torch
 from helpers import SMALL_DATA, compose_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from recsys.checkpoint import load_model
 from recsys.errors import UnknownIdError
-from recsys.eval import evaluate
-from recsys.recommend import recommend
-from recsys.train import train
+from recsys.models.checkpoint import load_model
+from recsys.runs.evaluate import evaluate
+from recsys.runs.fit import train
+from recsys.serving import recommend
 
 FAST = [*SMALL_DATA, "trainer.max_epochs=3", "trainer.enable_progress_bar=false"]
 
@@ -118,7 +118,7 @@ def test_eval_with_other_metrics_and_adjustment(als_run, tmp_path):
 def test_recommend_from_a_new_users_history(als_run):
     """A user the model never saw: their vector solved from their items through the model's
     own confidence (linear, alpha from the run), the ranking brute-forced from it."""
-    from recsys.recommend import recommend_from_history
+    from recsys.serving import recommend_from_history
 
     out, _, _ = als_run
     model = load_model(best_checkpoint(out))
@@ -171,7 +171,7 @@ def test_strong_generalization_folds_in_held_out_users(tmp_path):
 
 
 def test_cache_follows_the_source_file(tmp_path):
-    from recsys.runner import build_datamodule
+    from recsys.data.datamodule import RecsysDataModule
 
     log = tmp_path / "log.csv"
     lines = ["u,i,t"] + [f"{u},{(u * 7 + k) % 13},{k}" for u in range(30) for k in range(6)]
@@ -187,9 +187,9 @@ def test_cache_follows_the_source_file(tmp_path):
         ],
         tmp_path / "run",
     )
-    assert not build_datamodule(cfg).cache_hit
-    assert build_datamodule(cfg).cache_hit
+    assert not RecsysDataModule.from_config(cfg).cache_hit
+    assert RecsysDataModule.from_config(cfg).cache_hit
     with log.open("a") as f:
         f.write("99,1,5\n")
-    again = build_datamodule(cfg)
+    again = RecsysDataModule.from_config(cfg)
     assert not again.cache_hit and again.n_users == 31

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.data.datasets import Coat
-from recsys.debias.propensity import item_counts
+from recsys.data.propensity import item_counts
 from recsys.evaluation.bias_metrics import popularity_bucket
 
 coat = Coat(

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recsys.checkpoint import load_model
-from recsys.eval import checkpoint_datamodule
+from recsys.config import compose_run_config
 from recsys.evaluation.truth import truth_ndcg
-from recsys.runner import compose_run_config
+from recsys.models.checkpoint import load_model
+from recsys.runs.evaluate import checkpoint_datamodule
 
 
 def run_truth_ndcg(run_dir: Path, k: int = 20, batch: int = 1024) -> float:
@@ -27,8 +27,7 @@ def run_truth_ndcg(run_dir: Path, k: int = 20, batch: int = 1024) -> float:
     values = []
     for lo in range(0, len(readers), batch):
         users = torch.arange(lo, min(lo + batch, len(readers)))
-        with torch.no_grad():
-            scores = model._adjust(model.score(users))
+        scores = model.score_users(users)
         truth = dm.dataset.truth.affinity(readers[users.numpy()])[:, articles]
         values.append(truth_ndcg(scores, truth, seen[users.numpy()], k))
     return float(np.concatenate(values).mean())

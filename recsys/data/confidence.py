@@ -25,7 +25,13 @@ from recsys.errors import RecsysError
 
 
 class Confidence:
-    """Base class: ``g`` maps a part's interactions to ``(nnz,)`` weights >= 0."""
+    """Base class: ``g`` maps a part's interactions to ``(nnz,)`` weights >= 0.
+
+    A confidence's arguments are its public attributes; what ``fit`` learns from the training
+    part lives in the attributes named by ``fitted``. Both travel in checkpoints (``state``,
+    ``from_state``), so that a new user's history is weighted as training was."""
+
+    fitted: tuple[str, ...] = ()
 
     def __init__(self, alpha: float = 1.0) -> None:
         if alpha < 0:
@@ -35,6 +41,62 @@ class Confidence:
     def fit(self, train: Interactions) -> Confidence:
         """Learn data statistics from the training part (most weightings need none)."""
         return self
+
+    # -- saved with a model -----------------------------------------------------------------
+    def state(self) -> dict:
+        """``{"class", "params", "fitted"}``: what rebuilds this fitted confidence (arrays as
+        float64 tensors, so that checkpoints load with ``weights_only``)."""
+        import torch
+
+        params = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        fitted = {}
+        for name in self.fitted:
+            value = getattr(self, name, None)
+            if isinstance(value, np.ndarray):
+                value = torch.from_numpy(np.asarray(value, dtype=np.float64))
+            fitted[name] = value
+        cls = type(self)
+        return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params, "fitted": fitted}
+
+    @staticmethod
+    def from_state(state: dict) -> Confidence:
+        """The fitted confidence saved by ``state`` (its class must be a trusted Confidence:
+        ``recsys.registry``)."""
+        from recsys.registry import resolve_class
+
+        cls = resolve_class(state["class"], Confidence, what="confidence")
+        out = cls(**state["params"])
+        for name in cls.fitted:
+            value = state["fitted"].get(name)
+            setattr(out, name, value.numpy() if hasattr(value, "numpy") else value)
+        return out
+
+    def values_of_history(
+        self,
+        item_ids: np.ndarray,
+        cols: np.ndarray,
+        strengths: np.ndarray,
+        features: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Confidences ``(len(cols),)`` of one new user's history, computed as for a training
+        user with exactly these items: column ``cols[j]`` of the catalogue ``item_ids`` with
+        raw strength ``strengths[j]`` and per-pair ``features`` (e.g. ``dwell``); ``cols``
+        distinct. Returned in the order of ``cols``."""
+        cols = np.asarray(cols, dtype=np.int64)
+        order = np.argsort(cols, kind="stable")
+        matrix = sp.csr_matrix(
+            (
+                np.asarray(strengths, dtype=np.float32)[order],
+                cols[order],
+                np.array([0, len(cols)]),
+            ),
+            shape=(1, len(item_ids)),
+        )
+        feats = {k: np.asarray(v, dtype=np.float64)[order] for k, v in (features or {}).items()}
+        part = Interactions(matrix, np.array(["new user"]), np.asarray(item_ids), None, feats)
+        out = np.empty(len(cols), dtype=np.float32)
+        out[order] = self.values(part)
+        return out
 
     def g(self, part: Interactions) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -74,12 +136,18 @@ class _Elementwise(Confidence):
 class Binary(_Elementwise):
     """c = 1 + alpha for every observed pair, whatever its strength."""
 
+    def __init__(self, alpha: float = 10.0) -> None:
+        super().__init__(alpha)
+
     def f(self, r: np.ndarray) -> np.ndarray:
         return np.ones_like(r)
 
 
 class Linear(_Elementwise):
     """c = 1 + alpha * r (Hu et al. 2008, eq. 2)."""
+
+    def __init__(self, alpha: float = 2.0) -> None:
+        super().__init__(alpha)
 
     def f(self, r: np.ndarray) -> np.ndarray:
         return r
@@ -88,7 +156,7 @@ class Linear(_Elementwise):
 class Log(_Elementwise):
     """c = 1 + alpha * log(1 + r / eps) (Hu et al. 2008, eq. 6)."""
 
-    def __init__(self, alpha: float = 1.0, eps: float = 1.0) -> None:
+    def __init__(self, alpha: float = 10.0, eps: float = 1.0) -> None:
         super().__init__(alpha)
         if eps <= 0:
             raise ValueError(f"confidence eps must be > 0, got {eps}")
@@ -103,6 +171,7 @@ class _ItemIdf(Confidence):
     with N the number of users with at least one training interaction and n_i item i's."""
 
     _idf: np.ndarray | None = None
+    fitted = ("_idf",)
 
     def fit(self, train: Interactions) -> Confidence:
         n_users = max(int((np.diff(train.matrix.indptr) > 0).sum()), 1)
@@ -133,6 +202,8 @@ class BM25(_ItemIdf):
     L_u = (1 - b) + b * len_u / mean_len, len_u the user's total strength in the part and
     mean_len the mean over training users with interactions (as implicit's ``bm25_weight``,
     users as rows)."""
+
+    fitted = ("_idf", "_mean_len")
 
     def __init__(self, alpha: float = 1.0, k1: float = 100.0, b: float = 0.8) -> None:
         super().__init__(alpha)

@@ -8,21 +8,26 @@ import math
 import time
 from pathlib import Path
 
+import hydra
 import lightning as L
 import numpy as np
 import scipy.sparse as sp
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from recsys.data import cache
 from recsys.data.confidence import Confidence
+from recsys.data.content import texts_for
 from recsys.data.filters import NoFilter
 from recsys.data.interactions import Interactions, row_entries
+from recsys.data.item_times import publication_times
+from recsys.data.propensity import NoPropensity, Propensity
 from recsys.data.splits import PredefinedSplit, Split
 from recsys.data.summary import format_summary, summarize
-from recsys.debias.propensity import NoPropensity, Propensity, item_counts
+from recsys.data.training_data import TrainingData, split_fingerprint
 from recsys.distributed import world_and_rank
-from recsys.errors import EmptyDataError, RecsysError
+from recsys.errors import ConfigError, EmptyDataError, RecsysError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ class EvalBatches(Dataset):
 
 class _Steps(Dataset):
     """``n`` placeholder items: the model samples or sweeps its own training data, and says
-    how many steps an epoch has (``steps_per_epoch()``, default 1: one full sweep)."""
+    how many steps an epoch has (``steps_per_epoch()``; 1 for a full sweep)."""
 
     def __init__(self, n: int = 1) -> None:
         self.n = n
@@ -94,14 +99,19 @@ class _Steps(Dataset):
 
 
 class RecsysDataModule(L.LightningDataModule):
-    """Loads a dataset, filters and splits it, and computes training confidences, once.
+    """Loads a dataset, filters and splits it, and fits confidences and propensities, once;
+    the result for models is ``training_data`` (a ``TrainingData``), which this module hands
+    to the model (``model.prepare(data)``) when a Trainer starts fitting.
 
     Args:
         dataset: an object with ``load() -> Interactions`` (``data/`` config group); with
-            ``split=predefined`` it must also have ``load_parts()``.
+            ``split=predefined`` it must also have ``load_parts()``; optionally
+            ``item_text()`` and ``item_published(item_ids)``.
         split: a callable ``(Interactions, seed) -> Split`` (``split/`` group).
         confidence: a ``Confidence``, fitted on training (``confidence/`` group).
         filter: a callable ``Interactions -> Interactions`` applied before splitting.
+        propensity: a ``Propensity``, fitted on training (``propensity/`` group); None: no
+            propensity model (``TrainingData.propensity`` None, bias metrics use theta = 1).
         eval_batch_size: users per evaluation batch.
         seed: seeds the split.
         cache_path: where the processed split is cached (None: no cache).
@@ -113,31 +123,71 @@ class RecsysDataModule(L.LightningDataModule):
         split,
         confidence: Confidence,
         filter=None,  # noqa: A002 - the config group's name
-        eval_batch_size: int = 1024,
-        seed: int = 0,
-        cache_path: str | Path | None = None,
         propensity: Propensity | None = None,
+        eval_batch_size: int = 1024,
+        seed: int = 42,
+        cache_path: str | Path | None = None,
     ) -> None:
         super().__init__()
+        if eval_batch_size < 1:
+            raise ConfigError(f"eval_batch_size must be at least 1, got {eval_batch_size}")
         self.dataset = dataset
         self.splitter = split
         self.confidence = confidence
-        self.propensity = propensity or NoPropensity()
+        self.propensity = None if isinstance(propensity, NoPropensity) else propensity
         self.filter = filter or NoFilter()
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size = int(eval_batch_size)
         self.seed = seed
         self.cache_path = None if cache_path is None else Path(cache_path)
         self.split: Split | None = None
         self.summary: dict[str, float] | None = None
-        self.train_confidence: sp.csr_matrix | None = None
+        self.training_data: TrainingData | None = None
         self.fold_in_confidence: sp.csr_matrix | None = None
-        self.item_popularity: np.ndarray | None = None  # n_i, training users of each item
         self.cache_hit = False
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> RecsysDataModule:
+        """The DataModule of a run config (groups ``data``, ``filter``, ``split``,
+        ``confidence``, ``propensity``; ``seed``, ``eval_batch_size``, ``data_cache``,
+        ``paths.cache_dir``), set up. With ``data_cache`` the processed split is cached under
+        ``paths.cache_dir``, keyed by the data, filter and split config, the seed and the
+        source files' sizes and times."""
+        dataset = hydra.utils.instantiate(cfg.data)
+        cache_path = None
+        if cfg.get("data_cache", True) and cfg.get("paths") and cfg.paths.get("cache_dir"):
+            keyed = {
+                k: OmegaConf.to_container(cfg[k], resolve=True) if k in cfg else None
+                for k in ("data", "filter", "split")
+            }
+            keyed["seed"] = cfg.seed
+            sources = dataset.source_files() if hasattr(dataset, "source_files") else []
+            key = cache.cache_key(keyed, sources)
+            cache_path = Path(cfg.paths.cache_dir) / f"{getattr(dataset, 'name', 'data')}-{key}.npz"
+        optional = {g: hydra.utils.instantiate(cfg[g]) if cfg.get(g) else None
+                    for g in ("filter", "propensity")}  # fmt: skip
+        dm = cls(
+            dataset=dataset,
+            split=hydra.utils.instantiate(cfg.split),
+            confidence=hydra.utils.instantiate(cfg.confidence),
+            eval_batch_size=cfg.get("eval_batch_size", 1024),
+            seed=cfg.seed,
+            cache_path=cache_path,
+            **optional,
+        )
+        dm.setup("fit")
+        return dm
 
     # -- preparation ------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
-        if self.split is not None:
-            return
+        """Prepare the data once; when a Trainer starts fitting a model, hand it the
+        ``training_data`` (``model.prepare``)."""
+        if self.split is None:
+            self._prepare()
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        if stage == "fit" and module is not None:
+            module.prepare(self.training_data)
+
+    def _prepare(self) -> None:
         start = time.perf_counter()
         cached = cache.load(self.cache_path) if self.cache_path else None
         if cached is not None:
@@ -150,10 +200,17 @@ class RecsysDataModule(L.LightningDataModule):
             if self.cache_path:
                 cache.save(self.cache_path, self.split, self.summary)
         log.info("data ready in %.2f s", time.perf_counter() - start)
-        self.confidence.fit(self.split.train)
-        self.train_confidence = self.confidence.matrix(self.split.train)
-        self.propensity.fit(self.split.train)
-        self.item_popularity = item_counts(self.split.train)
+        train = self.split.train
+        self.training_data = TrainingData.from_interactions(
+            train,
+            self.confidence,
+            propensity=None if self.propensity is None else self.propensity.fit(train).theta,
+            item_text=texts_for(self.dataset, train.item_ids)
+            if hasattr(self.dataset, "item_text")
+            else None,
+            item_published=_publication_times(self.dataset, self.split),
+            fingerprint=split_fingerprint(self.split),
+        )
         if self.split.fold_in is not None:
             self.fold_in_confidence = self.confidence.matrix(self.split.fold_in)
         log.info("data summary:\n%s", self.summary_text())
@@ -213,13 +270,16 @@ class RecsysDataModule(L.LightningDataModule):
         return self.split.train.item_ids
 
     @property
+    def fingerprint(self) -> dict[str, dict]:
+        return self.training_data.fingerprint
+
+    @property
     def has_validation(self) -> bool:
         return self.split.val.nnz > 0
 
     # -- loaders --------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
-        model = self.trainer.lightning_module if self.trainer is not None else None
-        steps = model.steps_per_epoch() if hasattr(model, "steps_per_epoch") else 1
+        steps = self.trainer.lightning_module.steps_per_epoch()
         world, _ = world_and_rank()  # several processes: each takes its share of the steps
         return DataLoader(_Steps(max(1, math.ceil(steps / world))), batch_size=None)
 
@@ -244,3 +304,11 @@ class RecsysDataModule(L.LightningDataModule):
         return self._eval_loader(
             self.split.test.matrix, exclude, None if cand is None else cand.matrix
         )
+
+
+def _publication_times(dataset, split: Split) -> np.ndarray | None:
+    """``publication_times`` where the data has them (or timestamps), else None."""
+    try:
+        return publication_times(dataset, split)
+    except RecsysError:
+        return None

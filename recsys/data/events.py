@@ -242,6 +242,15 @@ def sort_into_sessions(ev: pd.DataFrame, session_gap: float) -> tuple[pd.DataFra
     return ev, new
 
 
+def inferred_dwell(t: np.ndarray, new_session: np.ndarray) -> np.ndarray:
+    """Dwell seconds of events sorted into sessions (``sort_into_sessions``) whose log has
+    none: the time to the next event of the same session; NaN (unknown) for a session's last
+    event."""
+    next_t = np.append(t[1:], 0).astype(np.float64)
+    last = np.append(new_session[1:], True)  # the next event starts a new session
+    return np.where(last, np.nan, next_t - t)
+
+
 def events_to_interactions(
     events: pd.DataFrame, rules: EventRules, source: str = "events"
 ) -> tuple[Interactions, EventReport]:
@@ -287,9 +296,7 @@ def events_to_interactions(
     report.sessions = int(new_session.sum())
 
     if "dwell" not in ev:
-        next_t = np.append(t[1:], 0).astype(np.float64)
-        last = np.append(new_session[1:], True)  # the next event starts a new session
-        ev["dwell"] = np.where(last, np.nan, next_t - t)
+        ev["dwell"] = inferred_dwell(t, new_session)
 
     dwell = ev["dwell"].to_numpy(dtype=np.float64)
     bounce = dwell < rules.bounce_seconds  # False for unknown (NaN) dwell

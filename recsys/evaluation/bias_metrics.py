@@ -2,7 +2,7 @@
 popularity bias. Per user, from the ``(B, k)`` top-k list.
 
 Notation as in ``metrics``: ``h_j`` hit at rank j, ``T`` the user's relevant (held-out) items.
-``theta_i`` is the item propensity (``recsys.debias.propensity``), ``w_i = 1 / theta_i``;
+``theta_i`` is the item propensity (``recsys.data.propensity``), ``w_i = 1 / theta_i``;
 ``n_i`` the number of training users of item i, ``m`` the number of training users.
 
 IPS metrics (Yang et al. 2018) weight each hit's gain by ``w_i``; SNIPS metrics (as Saito et

@@ -23,15 +23,14 @@ class Evaluator:
     no held-out items are not evaluated (the DataModule counts them in the log). Memory is
     ``O(batch_size * n_items)``: the users x items score matrix is never built whole.
 
-    The metrics of ``recsys.evaluation.bias_metrics`` (IPS/SNIPS, popularity bias) need the
-    training part's item statistics, which the model hands over from its DataModule
-    (``set_item_statistics``) before evaluating.
+    The metrics of ``recsys.evaluation.bias_metrics`` (IPS/SNIPS, popularity bias) and the
+    user segments need statistics of the training part: ``prepare(data)`` takes them from
+    the run's ``TrainingData`` before evaluating.
 
     Args:
         ks: cut-offs; each metric is reported as ``<stage>/<metric>@<k>``.
         metrics: names from ``recsys.evaluation.metrics.PER_USER``, ``coverage`` and
             ``recsys.evaluation.bias_metrics.ALL``.
-        batch_size: users scored at once.
         head_share: share of training interactions held by the head items (``aplt``).
         buckets: interaction shares that end the head and the mid bucket (``recall_head``,
             ``recall_mid``, ``recall_tail``).
@@ -40,16 +39,17 @@ class Evaluator:
             ``<stage>/<metric>@<k>/hist_<segment>`` (with ``<stage>/users/hist_<segment>``,
             the users in it), once the model hands over the users' training counts
             (``set_user_history``). None or empty: off.
+
+    Users are scored in the batches of the DataModule (``eval_batch_size``).
     """
 
     def __init__(
         self,
         ks: Sequence[int] = (10, 20),
         metrics: Sequence[str] = tuple(M.PER_USER) + M.AGGREGATE,
-        batch_size: int = 1024,
         head_share: float = 0.2,
         buckets: Sequence[float] = (0.2, 0.8),
-        history_buckets: Sequence[int] | None = None,
+        history_buckets: Sequence[int] | None = (1, 3, 10),
     ) -> None:
         known = [*M.PER_USER, *M.AGGREGATE, *BM.ALL]
         unknown = [m for m in metrics if m not in known]
@@ -64,7 +64,6 @@ class Evaluator:
             )
         self.ks = sorted({int(k) for k in ks})
         self.metrics = list(metrics)
-        self.batch_size = int(batch_size)
         self.head_share, self.buckets = float(head_share), tuple(float(b) for b in buckets)
         self.items: BM.ItemStatistics | None = None
         edges = sorted({int(e) for e in (history_buckets or ())})
@@ -72,6 +71,29 @@ class Evaluator:
             raise ValueError(f"history_buckets must be positive edges, got {edges}")
         self.history_edges = edges
         self.history: np.ndarray | None = None
+
+    def prepare(self, data) -> None:
+        """Take the training statistics that the metrics and segments need from ``data``
+        (a ``recsys.data.training_data.TrainingData``)."""
+        if self.needs_item_statistics:
+            self.set_item_statistics(data.item_counts(), data.n_users, data.propensity)
+        if self.history_edges:
+            self.set_user_history(data.user_counts())
+
+    def metric_names(self, stage: str) -> list[str]:
+        """Every name ``compute`` can report for ``stage``: ``<stage>/<metric>@<k>``, and the
+        per-segment ``<stage>/<metric>@<k>/hist_<segment>`` and ``<stage>/users/hist_<segment>``
+        (catalogue metrics such as coverage have no segments)."""
+        plain = [f"{stage}/{m}@{k}" for k in self.ks for m in self.metrics]
+        segments = [
+            f"{stage}/{m}@{k}/hist_{label}"
+            for label in self.segment_labels()
+            for k in self.ks
+            for m in self.metrics
+            if m not in (*M.AGGREGATE, *BM.CATALOGUE)
+        ]
+        users = [f"{stage}/users/hist_{label}" for label in self.segment_labels()]
+        return plain + segments + users
 
     def set_user_history(self, counts: np.ndarray) -> None:
         """Training interactions per user row ``(n_users,)``, for the segments."""

@@ -28,10 +28,8 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from recsys.data.events import sort_into_sessions
+from recsys.data.events import inferred_dwell, sort_into_sessions
 from recsys.evaluation.ranking import topk
-
-Scorer = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
 @dataclass
@@ -40,16 +38,54 @@ class Sessions:
 
     ``user`` ``(S,)`` row index of each session's reader (-1: not a training user);
     ``items`` ``(V,)`` column index of each view's article (-1: unknown to the model);
-    ``times`` ``(V,)`` unix seconds of each view."""
+    ``times`` ``(V,)`` unix seconds of each view; ``dwell`` ``(V,)`` seconds of each view
+    (the log's, or the time to the session's next view; NaN: unknown)."""
 
     user: np.ndarray
     offsets: np.ndarray
     items: np.ndarray
     times: np.ndarray
+    dwell: np.ndarray | None = None
 
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+
+@dataclass
+class Contexts:
+    """What a block is chosen from at a batch of ``n`` replay steps, as entries sorted by
+    (row, col), row r being step r of the batch: the session's views so far and, with the
+    reader's history, their training items (an item can appear as both).
+
+    ``users`` ``(n,)`` reader of each step (row index, -1: not a training user);
+    ``rows``, ``cols`` the entries; ``training`` bool, the entry is a training item of the
+    reader; ``dwell`` seconds of a session view that ended before the step (NaN for the
+    current view, whose dwell is not known yet, for training items, and where unknown)."""
+
+    n: int
+    users: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    training: np.ndarray
+    dwell: np.ndarray
+
+    def distinct(
+        self, values: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The entries without repeats, as int64 tensors ``(rows, cols)``, and with
+        ``values`` ``(n_entries,)`` the largest value of each (row, col) as a float32 tensor."""
+        first = np.r_[True, (self.rows[1:] != self.rows[:-1]) | (self.cols[1:] != self.cols[:-1])]
+        starts = np.flatnonzero(first)
+        rows = torch.from_numpy(self.rows[starts].astype(np.int64))
+        cols = torch.from_numpy(self.cols[starts])
+        if values is None:
+            return rows, cols, None
+        best = np.maximum.reduceat(np.asarray(values), starts) if len(starts) else values[:0]
+        return rows, cols, torch.from_numpy(np.asarray(best, dtype=np.float32))
+
+
+Scorer = Callable[[Contexts], torch.Tensor]
 
 
 def replay_sessions(
@@ -62,15 +98,20 @@ def replay_sessions(
     ev, new = sort_into_sessions(events.loc[events["timestamp"] >= start], session_gap)
     user = ev["user"].to_numpy()
     t = ev["timestamp"].to_numpy(dtype=np.float64)
+    dwell = (
+        ev["dwell"].to_numpy(dtype=np.float64)
+        if "dwell" in ev
+        else inferred_dwell(ev["timestamp"].to_numpy(), new)
+    )
     sid = np.cumsum(new) - 1
     items = pd.Index(item_ids).get_indexer(ev["item"].to_numpy())
     raw_item = ev["item"].to_numpy()
     first = ~pd.DataFrame({"s": sid, "i": raw_item}).duplicated().to_numpy()
-    sid, items, t = sid[first], items[first], t[first]
+    sid, items, t, dwell = sid[first], items[first], t[first], dwell[first]
     starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.zeros(0, int)
     offsets = np.r_[starts, len(sid)].astype(np.int64)
     users = pd.Index(user_ids).get_indexer(user[first][starts]) if len(sid) else starts
-    return Sessions(np.asarray(users, np.int64), offsets, items.astype(np.int64), t)
+    return Sessions(np.asarray(users, np.int64), offsets, items.astype(np.int64), t, dwell)
 
 
 def block_hits(
@@ -83,8 +124,8 @@ def block_hits(
     fresh_seconds: float | None = None,
 ) -> np.ndarray:
     """``(n_steps,)`` bool: for every view but each session's last, in session order, whether
-    the block (top-k of ``scorer(rows, cols, n)`` for the context: the session so far plus,
-    with ``seen``, the reader's training items) holds the next article. Excluded from the
+    the block (top-k of ``scorer(contexts)``, ``Contexts`` of the session so far plus, with
+    ``seen``, the reader's training items) holds the next article. Excluded from the
     block: the context's items and items with ``published`` ``(n_items,)`` after the view
     (or, with ``fresh_seconds``, more than that long before it)."""
     session_of, view = steps(sessions)
@@ -92,10 +133,9 @@ def block_hits(
     pub = torch.from_numpy(np.asarray(published, np.float64))
     for lo in range(0, len(view), batch_size):
         v, s = view[lo : lo + batch_size], session_of[lo : lo + batch_size]
-        rows, cols = _contexts(sessions, v, s, seen)
-        keep = cols >= 0
-        rows_t, cols_t = torch.from_numpy(rows[keep]), torch.from_numpy(cols[keep])
-        scores = scorer(rows_t, cols_t, len(v)).float().cpu()
+        ctx = _contexts(sessions, v, s, seen)
+        rows_t, cols_t = torch.from_numpy(ctx.rows), torch.from_numpy(ctx.cols)
+        scores = scorer(ctx).float().cpu()
         scores[rows_t, cols_t] = float("-inf")
         now = torch.from_numpy(sessions.times[v])[:, None]
         out_of_pool = pub[None, :] > now
@@ -123,23 +163,33 @@ def _within(counts: np.ndarray) -> np.ndarray:
     return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-def _contexts(sessions: Sessions, views: np.ndarray, session_of: np.ndarray, seen):
-    """(row, col) entries of each step's context: the session's views up to ``views`` and,
-    with ``seen``, the reader's training items (row r = step r of the batch)."""
+def _contexts(sessions: Sessions, views: np.ndarray, session_of: np.ndarray, seen) -> Contexts:
+    """The ``Contexts`` of the steps at ``views`` (of sessions ``session_of``): the
+    session's views up to ``views`` and, with ``seen``, the reader's training items; views of
+    articles unknown to the model are left out."""
     starts = sessions.offsets[session_of]
     n_ctx = views - starts + 1
     rows = np.repeat(np.arange(len(views)), n_ctx)
-    cols = sessions.items[np.repeat(starts, n_ctx) + _within(n_ctx)]
+    at = np.repeat(starts, n_ctx) + _within(n_ctx)
+    cols = sessions.items[at]
+    dwell = np.full(len(at), np.nan) if sessions.dwell is None else sessions.dwell[at].copy()
+    dwell[at == np.repeat(views, n_ctx)] = np.nan  # the current view is still going on
+    training = np.zeros(len(at), dtype=bool)
+    users = sessions.user[session_of]
     if seen is not None:
-        users = sessions.user[session_of]
         known = np.flatnonzero(users >= 0)
         sub = seen[users[known]]
         rows = np.r_[rows, known[np.repeat(np.arange(len(known)), np.diff(sub.indptr))]]
         cols = np.r_[cols, sub.indices]
-    order = np.lexsort((cols, rows))
-    rows, cols = rows[order], cols[order]
-    dup = np.r_[False, (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])]
-    return rows[~dup], cols[~dup]
+        dwell = np.r_[dwell, np.full(len(sub.indices), np.nan)]
+        training = np.r_[training, np.ones(len(sub.indices), dtype=bool)]
+    keep = cols >= 0
+    rows, cols, dwell, training = rows[keep], cols[keep], dwell[keep], training[keep]
+    order = np.lexsort((~training, cols, rows))  # an item in both: the training entry first
+    return Contexts(
+        len(views), users, rows[order], cols[order].astype(np.int64), training[order],
+        dwell[order],
+    )  # fmt: skip
 
 
 def session_estimates(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from recsys.data.training_data import TrainingData
+from recsys.errors import ConfigError
 from recsys.models.als_distributed import distributed_world, sharded_solve
 from recsys.models.als_solvers import (
     TorchCSR,
@@ -13,13 +15,13 @@ from recsys.models.als_solvers import (
     solve_cg,
     solve_cholesky,
 )
-from recsys.models.base import ClosedFormModule
+from recsys.models.base import ClosedFormModule, FactorModel
 
 SOLVERS = ("cg", "cholesky")
 CORRECTIONS = ("none", "relmf")
 
 
-class ALS(ClosedFormModule):
+class ALS(FactorModel, ClosedFormModule):
     """Confidence-weighted matrix factorization fitted by alternating least squares.
 
     Loss (users u are rows, items i columns; c_ui the training confidences, see
@@ -101,21 +103,24 @@ class ALS(ClosedFormModule):
             self._by_item.counts, self.n_users, h.regularization, h.alpha0, h.reg_exponent
         )
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        # checkpoints written before Rel-MF existed have no item targets: all 1
-        checkpoint["state_dict"].setdefault("item_target", torch.ones(self.n_items))
-
     def set_propensity(self, theta: np.ndarray) -> None:
         """Item propensities ``(n_items,)`` for ``correction=relmf`` (targets 1 / theta)."""
         self.item_target.copy_(torch.from_numpy(1.0 / np.asarray(theta, dtype=np.float64)))
 
+    def prepare(self, data: TrainingData) -> None:
+        """Takes the training confidences, and the propensities for ``correction=relmf``."""
+        super().prepare(data)
+        if self.hparams.correction == "relmf":
+            if data.propensity is None:
+                raise ConfigError(
+                    "model.correction=relmf needs item propensities: choose a propensity "
+                    "model, e.g. propensity=popularity"
+                )
+            self.set_propensity(data.propensity)
+
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        dm = self.trainer.datamodule
-        if self.hparams.correction == "relmf":
-            self.set_propensity(dm.propensity.theta)
-        self.set_train_confidence(dm.train_confidence)
+        self.set_train_confidence(self.train_confidence)
 
     def sweep(self) -> None:
         """One epoch: solve all users, then all items."""
@@ -156,14 +161,14 @@ class ALS(ClosedFormModule):
     def fit_epoch(self) -> None:
         self.sweep()
         if self.hparams.compute_loss:
-            self.log("train/loss", self.loss(), on_step=False, on_epoch=True, prog_bar=True)
+            self.log_train("train/loss", self.loss(), prog_bar=True)
 
     # -- inference ------------------------------------------------------------------------
-    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_factors, self.item_factors
+    def user_table(self, users: torch.Tensor | None = None) -> torch.Tensor:
+        return self.user_factors if users is None else self.user_factors[users]
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_factors[users] @ self.item_factors.T
+    def item_table(self) -> torch.Tensor:
+        return self.item_factors
 
     @torch.no_grad()
     def fold_in_rows(
@@ -186,6 +191,3 @@ class ALS(ClosedFormModule):
         """Exact ``(k,)`` factors of one new user from their item indices and confidences."""
         rows = torch.zeros(len(items), dtype=torch.int64)
         return self.fold_in_rows(rows, items, confidence, 1)[0]
-
-    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
-        return self.fold_in_rows(rows, cols, conf, n_users) @ self.item_factors.T

@@ -1,29 +1,81 @@
-"""The shared interface of every model: scoring, top-k, evaluation hooks, checkpoint context."""
+"""The model contract: what every model receives, what it provides, what it saves.
+
+Users are rows and items columns, everywhere. A model
+
+- is built from its hyperparameters alone (its constructor's arguments: one config file);
+- receives the training data in one call, ``prepare(data: TrainingData)``, before training
+  (the DataModule makes that call when a Trainer starts fitting; call it yourself to use a
+  model without a Trainer); it reads nothing else;
+- provides ``score(users) -> (B, n_items)`` and, where it can fold in users it was not
+  trained on, ``score_folded``; the base class turns these into evaluation, ``recommend``
+  and the other inference methods, which always run in eval mode under ``no_grad``;
+- saves in its checkpoint what inference needs without the dataset: the id maps, each user's
+  training items and their confidences, the fitted confidence, a fingerprint of the data,
+  and the run's config.
+
+Base classes carry the conventions: ``ClosedFormModule`` (explicit updates, one
+``fit_epoch()`` per epoch, ``fit()`` without a Trainer), ``OnePassModule`` (fitted in one pass:
+the Trainer stops after the first epoch), ``FactorModel`` (scores from user and item vectors).
+Shared training helpers live in ``recsys.models.training``.
+"""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import lightning as L
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys.data.confidence import Confidence
 from recsys.data.interactions import row_entries
+from recsys.data.training_data import TrainingData
 from recsys.distributed import world_and_rank
-from recsys.errors import RecsysError
+from recsys.errors import CheckpointError, ConfigError, RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
+from recsys.models.training import EpochStep
 
 SCORE_BLOCK = 1 << 22  # scores per block of users in recommend (16 MiB of float32)
+CHECKPOINT_FORMAT = 2  # the layout of the "recsys" section of a checkpoint
+
+
+def inference(method: Callable) -> Callable:
+    """Run ``method`` in eval mode (dropout and the like off) under ``no_grad``, and leave
+    the module in the mode it was in."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        was_training = self.training
+        self.train(False)
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+
+    return wrapper
 
 
 class RecommenderModule(L.LightningModule):
     """Base class of all models (users are rows, items are columns).
 
-    Subclasses implement ``score(users) -> (B, n_items)`` and their training. This class
-    runs full-ranking validation and test with ``self.evaluator``, and stores in each
-    checkpoint what inference needs without the dataset: the external user and item ids and
-    each user's training items (``seen``), plus the run's config.
+    Subclasses implement ``score(users) -> (B, n_items)`` and their training, and override
+    ``prepare(data)`` (calling ``super().prepare(data)`` first) to take what they need from the
+    ``TrainingData``. This class runs full-ranking validation and test with
+    ``self.evaluator``, and stores in each checkpoint what inference needs without the dataset.
+
+    Attributes set by ``prepare`` (and restored from a checkpoint): ``user_ids``,
+    ``item_ids`` (external ids of rows and columns), ``seen`` (``(n_users, n_items)`` binary
+    CSR of training items), ``train_confidence`` (the same sparsity, training confidences
+    c_ui), ``confidence`` (the fitted ``Confidence``), ``data_fingerprint``.
     """
+
+    samples_per_rank: bool = False
+    """True for models that sample their training data (BPR): under several processes each
+    draws its own stream (``recsys.models.training.seed_rank_stream``); the contract checks it."""
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
@@ -33,11 +85,48 @@ class RecommenderModule(L.LightningModule):
         self.user_ids: list | None = None
         self.item_ids: list | None = None
         self.seen: sp.csr_matrix | None = None
+        self.train_confidence: sp.csr_matrix | None = None
+        self.confidence: Confidence | None = None
+        self.data_fingerprint: dict | None = None
         self.run_config: dict | None = None
         self.score_divisor: torch.Tensor | None = None  # theta_i^beta, see set_score_adjustment
         self.metrics: dict[str, dict[str, float]] = {}
         self.per_user: dict[str, dict[str, np.ndarray]] = {}
         self._state: EvaluationState | None = None
+        self._data_buffers: tuple[str, ...] = ()
+
+    # -- what a model receives ------------------------------------------------------------
+    def prepare(self, data: TrainingData) -> None:
+        """Receive the training data, once before training. The base class keeps the id maps,
+        the training items and confidences, the fitted confidence and the data fingerprint;
+        subclasses take more (call ``super().prepare(data)`` first) and raise ConfigError for
+        data they cannot use. Tensors for the model's device are best made in
+        ``on_fit_start``: under a Trainer the model moves to its device after ``prepare``."""
+        if (data.n_users, data.n_items) != (self.n_users, self.n_items):
+            raise ConfigError(
+                f"the model was built for {self.n_users} users x {self.n_items} items, the data "
+                f"has {data.n_users} x {data.n_items}"
+            )
+        self.set_context(data.user_ids, data.item_ids, data.confidence)
+        self.confidence = data.confidence_model
+        self.data_fingerprint = data.fingerprint
+
+    def steps_per_epoch(self) -> int:
+        """Training steps in one epoch (batches the model draws itself); 1 for a full sweep."""
+        return 1
+
+    def register_data_buffer(self, name: str, tensor: torch.Tensor) -> None:
+        """A buffer whose size depends on the data (content vectors, EASE's weights...):
+        saved like any buffer, and resized to the saved size before a checkpoint loads."""
+        self.register_buffer(name, tensor)
+        self._data_buffers = (*self._data_buffers, name)
+
+    def on_fit_start(self) -> None:
+        if self.seen is None:
+            raise RecsysError(
+                f"{type(self).__name__} has no training data: fit it with "
+                "datamodule=RecsysDataModule(...), or call model.prepare(data) first"
+            )
 
     # -- to implement ---------------------------------------------------------------------
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -52,8 +141,8 @@ class RecommenderModule(L.LightningModule):
         ``conf[j]`` (rows ascending). Models that cannot fold in users raise RecsysError."""
         raise RecsysError(
             f"model {type(self).__name__} cannot score users it was not trained on "
-            "(as split=strong_generalization needs); choose a model with fold-in: als, ease "
-            "or itemknn"
+            "(as split=strong_generalization needs); choose a model with fold-in: als, wmf, "
+            "ease or itemknn"
         )
 
     def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -61,6 +150,21 @@ class RecommenderModule(L.LightningModule):
         model's scores (item biases aside), for factor models; None for the others."""
         return None
 
+    # -- inference (eval mode, no gradients) ----------------------------------------------
+    @inference
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, n_items)`` of training users, as used for ranking (adjusted)."""
+        return self.adjust_scores(self.score(users.to(self.device)))
+
+    @inference
+    def score_history(
+        self, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, n_users: int
+    ) -> torch.Tensor:
+        """Scores ``(n_users, n_items)`` of new users from their items (``score_folded``'s
+        arguments), as used for ranking (adjusted)."""
+        return self.adjust_scores(self.score_folded(rows, cols, conf, n_users))
+
+    @inference
     def score_batch(self, batch: dict) -> torch.Tensor:
         """Scores for an evaluation batch: held-out users (with ``history_*``) are folded in
         from their history, training users scored directly; adjusted as
@@ -74,27 +178,9 @@ class RecommenderModule(L.LightningModule):
             )
         else:
             scores = self.score(batch["users"])
-        return self._adjust(scores)
+        return self.adjust_scores(scores)
 
-    def set_score_adjustment(self, theta: np.ndarray | None, beta: float) -> None:
-        """Inference-time popularity adjustment: every score s_ui used for ranking (in
-        evaluation and ``recommend``) becomes s_ui / theta_i^beta (beta = 0 or theta None:
-        off). Meant for models whose top scores are positive; it travels in the checkpoint."""
-        if theta is None or beta == 0:
-            self.score_divisor = None
-            return
-        divisor = np.asarray(theta, dtype=np.float64) ** float(beta)
-        if divisor.shape != (self.n_items,) or not np.all(divisor > 0):
-            raise ValueError("score adjustment needs one positive propensity per item")
-        self.score_divisor = torch.from_numpy(divisor.astype(np.float32))
-
-    def _adjust(self, scores: torch.Tensor) -> torch.Tensor:
-        if self.score_divisor is None:
-            return scores
-        return scores / self.score_divisor.to(scores.device)
-
-    # -- inference ------------------------------------------------------------------------
-    @torch.no_grad()
+    @inference
     def recommend(
         self, users: torch.Tensor, k: int = 10, exclude_seen: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +197,7 @@ class RecommenderModule(L.LightningModule):
         if len(users) > rows_per_block:
             parts = [self.recommend(b, k, exclude_seen) for b in users.split(rows_per_block)]
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-        scores = self._adjust(self.score(users))
+        scores = self.adjust_scores(self.score(users))
         if exclude_seen and self.seen is not None:
             rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
             scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
@@ -119,33 +205,56 @@ class RecommenderModule(L.LightningModule):
         top = torch.gather(scores, 1, items)
         return items.masked_fill(~valid, -1), top
 
-    def set_context(self, user_ids, item_ids, seen: sp.csr_matrix) -> None:
-        """The external ids and training items (binary: 1 per pair) that travel with the
-        model."""
-        if seen.shape != (self.n_users, self.n_items):
-            raise ValueError(f"seen matrix {seen.shape} != model {(self.n_users, self.n_items)}")
+    def history_confidences(
+        self, cols: np.ndarray, strengths: np.ndarray, features: dict | None = None
+    ) -> np.ndarray:
+        """Confidences of a new user's history (distinct item columns ``cols`` with raw
+        ``strengths`` and per-pair ``features`` such as ``dwell``) by the confidence fitted
+        at training: what a training user with exactly these items would have had."""
+        if self.confidence is None:
+            raise RecsysError("the model has no fitted confidence (it was never prepared)")
+        return self.confidence.values_of_history(self.item_ids, cols, strengths, features)
+
+    # -- popularity adjustment (public) ---------------------------------------------------
+    def set_score_adjustment(self, theta: np.ndarray | None, beta: float) -> None:
+        """Inference-time popularity adjustment: every score s_ui used for ranking (in
+        evaluation and ``recommend``) becomes s_ui / theta_i^beta (beta = 0 or theta None:
+        off). Meant for models whose top scores are positive; it travels in the checkpoint."""
+        if theta is None or beta == 0:
+            self.score_divisor = None
+            return
+        divisor = np.asarray(theta, dtype=np.float64) ** float(beta)
+        if divisor.shape != (self.n_items,) or not np.all(divisor > 0):
+            raise ValueError("score adjustment needs one positive propensity per item")
+        self.score_divisor = torch.from_numpy(divisor.astype(np.float32))
+
+    def adjust_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """``scores`` ``(B, n_items)`` divided by theta_i^beta (``set_score_adjustment``)."""
+        if self.score_divisor is None:
+            return scores
+        return scores / self.score_divisor.to(scores.device)
+
+    # -- context --------------------------------------------------------------------------
+    def set_context(self, user_ids, item_ids, confidence: sp.csr_matrix) -> None:
+        """The external ids, and the training items with their confidences, that travel
+        with the model."""
+        if confidence.shape != (self.n_users, self.n_items):
+            raise ValueError(
+                f"training matrix {confidence.shape} != model {(self.n_users, self.n_items)}"
+            )
         self.user_ids = np.asarray(user_ids).tolist()
         self.item_ids = np.asarray(item_ids).tolist()
-        seen = sp.csr_matrix(seen, dtype=np.float32, copy=True)
+        self.train_confidence = sp.csr_matrix(confidence, dtype=np.float32, copy=True)
+        seen = self.train_confidence.copy()
         seen.data[:] = 1.0
         self.seen = seen
-
-    def on_fit_start(self) -> None:
-        dm = self.trainer.datamodule
-        self.set_context(dm.user_ids, dm.item_ids, dm.split.train.matrix)
 
     # -- evaluation -----------------------------------------------------------------------
     def _start(self) -> None:
         self._state = self.evaluator.new_state(self.n_items)
-        dm = getattr(self.trainer, "datamodule", None)
-        if self.evaluator.needs_item_statistics and dm is not None:
-            self.evaluator.set_item_statistics(dm.item_popularity, dm.n_users, dm.propensity.theta)
-        if getattr(self.evaluator, "history_edges", None) and dm is not None:
-            self.evaluator.set_user_history(np.diff(dm.split.train.matrix.indptr))
 
     def _step(self, batch: dict) -> None:
-        with torch.no_grad():
-            self.evaluator.update(self._state, self.score_batch(batch), batch)
+        self.evaluator.update(self._state, self.score_batch(batch), batch)
 
     def _end(self, stage: str) -> None:
         if self.trainer.sanity_checking:
@@ -180,53 +289,115 @@ class RecommenderModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._end("test")
 
+    def log_train(self, name: str, value: float | torch.Tensor, **kwargs) -> None:
+        """``self.log`` of a training quantity once per epoch, when a Trainer runs the model
+        (nothing when it is fitted from Python)."""
+        if self._trainer is not None:
+            self.log(name, value, on_step=False, on_epoch=True, **kwargs)
+
     # -- checkpoint -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        seen = self.seen
+        conf = self.train_confidence
         checkpoint["recsys"] = {
+            "format": CHECKPOINT_FORMAT,
             "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
             "user_ids": self.user_ids,
             "item_ids": self.item_ids,
-            "seen_indptr": None if seen is None else torch.from_numpy(seen.indptr.astype(np.int64)),
+            "seen_indptr": None if conf is None else torch.from_numpy(conf.indptr.astype(np.int64)),
             "seen_indices": None
-            if seen is None
-            else torch.from_numpy(seen.indices.astype(np.int64)),
+            if conf is None
+            else torch.from_numpy(conf.indices.astype(np.int64)),
+            "seen_confidence": None if conf is None else torch.from_numpy(conf.data),
+            "confidence": None if self.confidence is None else self.confidence.state(),
+            "data_fingerprint": self.data_fingerprint,
             "config": self.run_config,
             "score_divisor": self.score_divisor,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        ctx = checkpoint.get("recsys", {})
+        ctx = checkpoint.get("recsys") or {}
+        if ctx.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"the checkpoint has format {ctx.get('format', 1)}, this recsys reads format "
+                f"{CHECKPOINT_FORMAT}: retrain the model with this version"
+            )
+        self._resize_data_buffers(checkpoint["state_dict"])
         self.user_ids = ctx.get("user_ids")
         self.item_ids = ctx.get("item_ids")
         self.run_config = ctx.get("config")
         self.score_divisor = ctx.get("score_divisor")
+        self.data_fingerprint = ctx.get("data_fingerprint")
+        state = ctx.get("confidence")
+        self.confidence = None if state is None else Confidence.from_state(state)
         if ctx.get("seen_indptr") is not None:
             indptr = ctx["seen_indptr"].numpy()
             indices = ctx["seen_indices"].numpy()
-            data = np.ones(len(indices), dtype=np.float32)
-            self.seen = sp.csr_matrix((data, indices, indptr), shape=(self.n_users, self.n_items))
+            conf = ctx["seen_confidence"].numpy()
+            if len(indptr) != self.n_users + 1 or len(conf) != len(indices):
+                raise CheckpointError("the checkpoint's training items do not match its shape")
+            self.set_context(
+                self.user_ids,
+                self.item_ids,
+                sp.csr_matrix((conf, indices, indptr), shape=(self.n_users, self.n_items)),
+            )
+
+    def _resize_data_buffers(self, state: dict) -> None:
+        """Give the data buffers (``register_data_buffer``) of this model and of the models
+        inside it the sizes saved in ``state``."""
+        for prefix, module in self.named_modules():
+            if not isinstance(module, RecommenderModule):
+                continue
+            for name in module._data_buffers:
+                key = f"{prefix}.{name}" if prefix else name
+                if key in state:
+                    old = getattr(module, name)
+                    saved = state[key]
+                    setattr(module, name, torch.empty(saved.shape, dtype=saved.dtype,
+                                                      device=old.device))  # fmt: skip
 
 
-class EpochStep(torch.optim.Optimizer):
-    """A stand-in optimizer whose ``step(closure)`` just runs the closure.
+class FactorModel(RecommenderModule):
+    """A model whose scores are products of user and item vectors (plus item biases):
+    score(u, i) = x_u . y_i + b_i. Subclasses provide ``user_table``, ``item_table``
+    (and ``item_biases``), and, to fold in new users, ``fold_in_rows`` (their user step)."""
 
-    Closed-form models (ALS, popularity) compute their update themselves; running it as an
-    optimizer step lets Lightning count it as one global step, which its checkpointing and
-    logging rely on.
-    """
+    def user_table(self, users: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, k)`` vectors of ``users`` (all ``(n_users, k)`` for None)."""
+        raise NotImplementedError
 
-    def __init__(self, tensors: list[torch.Tensor]) -> None:
-        super().__init__(tensors, {})
+    def item_table(self) -> torch.Tensor:
+        """``(n_items, k)`` item vectors."""
+        raise NotImplementedError
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        return closure() if closure is not None else None
+    def item_biases(self) -> torch.Tensor | None:
+        """``(n_items,)`` item biases, or None."""
+        return None
+
+    def fold_in_rows(
+        self, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, n_users: int
+    ) -> torch.Tensor:
+        """``(n_users, k)`` vectors of new users from their items (``score_folded``'s
+        arguments); models without a user step raise RecsysError."""
+        return RecommenderModule.score_folded(self, rows, cols, conf, n_users)
+
+    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_table(None), self.item_table()
+
+    def _with_items(self, x: torch.Tensor) -> torch.Tensor:
+        scores = x @ self.item_table().T
+        bias = self.item_biases()
+        return scores if bias is None else scores + bias
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return self._with_items(self.user_table(users))
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        return self._with_items(self.fold_in_rows(rows, cols, conf, n_users))
 
 
 class ClosedFormModule(RecommenderModule):
     """A model fitted by explicit updates, one ``fit_epoch()`` per Lightning epoch (manual
-    optimization; no gradients)."""
+    optimization; no gradients). ``fit(data, epochs)`` fits it without a Trainer."""
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__(n_users, n_items)
@@ -235,8 +406,31 @@ class ClosedFormModule(RecommenderModule):
     def fit_epoch(self) -> None:
         raise NotImplementedError
 
+    def fit(self, data: TrainingData | None = None, epochs: int = 1) -> ClosedFormModule:
+        """Fit on the model's current device without a Trainer: ``prepare(data)`` (unless
+        ``data`` is None and the model is prepared), then ``epochs`` calls of
+        ``fit_epoch``. Returns the model."""
+        if epochs < 1:
+            raise ConfigError(f"a model needs at least one epoch of training, got {epochs}")
+        if data is not None:
+            self.prepare(data)
+        self.on_fit_start()
+        with torch.no_grad():
+            for _ in range(epochs):
+                self.fit_epoch()
+        return self
+
     def training_step(self, batch, batch_idx: int) -> None:
         self.optimizers().step(closure=self.fit_epoch)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return EpochStep(list(self.buffers()))
+
+
+class OnePassModule(ClosedFormModule):
+    """A model fitted in one pass over the data (popularity, item-kNN, EASE, content...):
+    ``fit_epoch`` runs once and the Trainer stops after the first epoch."""
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+        self.trainer.should_stop = True

@@ -9,22 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recsys.data.training_data import TrainingData
 from recsys.distributed import world_and_rank
-from recsys.models.base import EpochStep, RecommenderModule
+from recsys.errors import ConfigError
+from recsys.models.base import FactorModel
 from recsys.models.sampling import TripleSampler
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
-
-
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """The optimizer ``name`` (a key of OPTIMIZERS); Adam runs fused (one kernel over all
-    parameters), which on a CPU takes about a third less time per step than the default."""
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    return OPTIMIZERS[name](params, lr=lr)
+from recsys.models.training import (
+    LR_SCHEDULES,
+    EpochStep,
+    check_optimizer,
+    make_optimizer,
+    seed_rank_stream,
+    with_schedule,
+)
 
 
 def _scores(u, i, x_uj, neg_penalty, b_i, b_j):
@@ -102,7 +99,7 @@ def bpr_loss_shared(
     return (ranking + regularization * (penalty + kept_penalty / count)).mean()
 
 
-class BPR(RecommenderModule):
+class BPR(FactorModel):
     """Users' and items' embeddings (and item biases) trained on sampled (u, i, j) triples,
     a training pair (u, i) against a negative item j, with the BPR loss (``bpr_loss``).
 
@@ -143,6 +140,8 @@ class BPR(RecommenderModule):
             the run's T steps (down to 0 at the end of ``trainer.max_epochs``).
     """
 
+    samples_per_rank = True
+
     def __init__(
         self,
         n_users: int,
@@ -170,8 +169,7 @@ class BPR(RecommenderModule):
             )
         if correction not in ("none", "ipw"):
             raise ValueError(f"model.correction must be 'none' or 'ipw', got {correction!r}")
-        if optimizer not in (*OPTIMIZERS, "hogwild"):
-            raise ValueError(f"model.optimizer must be one of {[*OPTIMIZERS, 'hogwild']}")
+        check_optimizer(optimizer, lr, extra=("hogwild",))
         if optimizer == "hogwild" and (
             n_negatives != 1 or shared_negatives or correction != "none"
         ):
@@ -191,7 +189,20 @@ class BPR(RecommenderModule):
         self.item_emb = nn.Parameter(torch.randn(n_items, factors) * init_std)
         self.item_bias = nn.Parameter(torch.zeros(n_items)) if item_bias else None
         self.sampler: TripleSampler | None = None
+        self._theta: np.ndarray | None = None
         self.automatic_optimization = optimizer != "hogwild"
+
+    def prepare(self, data: TrainingData) -> None:
+        """Takes the training pairs (``seen``), and the propensities for ``correction=ipw``."""
+        super().prepare(data)
+        self._theta = None
+        if self.hparams.correction == "ipw":
+            if data.propensity is None:
+                raise ConfigError(
+                    "model.correction=ipw needs item propensities: choose a propensity model, "
+                    "e.g. propensity=popularity"
+                )
+            self._theta = data.propensity
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -201,26 +212,19 @@ class BPR(RecommenderModule):
                 f"model.optimizer=hogwild runs on the CPU, the model is on {self.device}; "
                 "use model.optimizer=adam on a GPU"
             )
-        world, rank = world_and_rank()
-        if world > 1:  # several processes: each its own stream of pairs (rank 0 keeps the run's)
-            if h.optimizer == "hogwild":
-                raise ValueError(
-                    "model.optimizer=hogwild runs in one process; not with trainer=ddp"
-                )
-            torch.manual_seed(torch.initial_seed() + 1_000_003 * rank)
+        if world_and_rank()[0] > 1 and h.optimizer == "hogwild":
+            raise ValueError("model.optimizer=hogwild runs in one process; not with trainer=ddp")
+        seed_rank_stream()  # several processes: each its own stream of pairs
         self.sampler = TripleSampler(self.seen, self.device, h.negatives, h.reject_seen)
         self._pairs32 = None
         self._inv_theta = None
-        if h.correction == "ipw":
-            theta = self.trainer.datamodule.propensity.theta
-            self._inv_theta = torch.from_numpy(1.0 / theta).float().to(self.device)
+        if self._theta is not None:
+            self._inv_theta = torch.from_numpy(1.0 / self._theta).float().to(self.device)
 
     def steps_per_epoch(self) -> int:
         if self.hparams.optimizer == "hogwild":
             return 1  # the whole epoch is one kernel call
-        n = self.hparams.samples_per_epoch
-        if not n:  # the training pairs (asked before on_fit_start by a learning-rate schedule)
-            n = self.trainer.datamodule.split.train.nnz if self.seen is None else self.seen.nnz
+        n = self.hparams.samples_per_epoch or self.seen.nnz
         return max(1, math.ceil(n / self.hparams.batch_size))
 
     def _hogwild_epoch(self) -> None:
@@ -245,7 +249,7 @@ class BPR(RecommenderModule):
             int(torch.randint(2**31 - 1, ()).item()),  # follows the run's seed
             h.negatives == "popularity",
         )
-        self.log("train/loss", loss / max(n - skipped, 1), on_step=False, on_epoch=True)
+        self.log_train("train/loss", loss / max(n - skipped, 1))
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         if self.hparams.optimizer == "hogwild":
@@ -277,7 +281,7 @@ class BPR(RecommenderModule):
                 h.regularization,
                 None if self._inv_theta is None else self._inv_theta[pos],
             )
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log_train("train/loss", loss, prog_bar=True)
         return loss
 
     def configure_optimizers(self):
@@ -285,18 +289,15 @@ class BPR(RecommenderModule):
         if h.optimizer == "hogwild":
             return EpochStep(list(self.parameters()))
         optimizer = make_optimizer(h.optimizer, self.parameters(), h.lr)
-        if h.get("lr_schedule", "constant") == "constant":
+        if h.lr_schedule == "constant":
             return optimizer
-        total = max(1, int(self.trainer.estimated_stepping_batches))  # cosine: lr -> 0 at the end
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return with_schedule(optimizer, h.lr_schedule, int(self.trainer.estimated_stepping_batches))
 
-    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_emb, self.item_emb
+    def user_table(self, users: torch.Tensor | None = None) -> torch.Tensor:
+        return self.user_emb if users is None else self.user_emb[users]
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        scores = self.user_emb[users] @ self.item_emb.T
-        return scores if self.item_bias is None else scores + self.item_bias
+    def item_table(self) -> torch.Tensor:
+        return self.item_emb
+
+    def item_biases(self) -> torch.Tensor | None:
+        return self.item_bias

@@ -7,11 +7,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys.data.content import item_vectors, texts_for
-from recsys.models.base import ClosedFormModule
+from recsys.data.content import item_vectors
+from recsys.data.training_data import TrainingData
+from recsys.errors import ConfigError
+from recsys.models.base import OnePassModule
 
 
-class ContentKNN(ClosedFormModule):
+class ContentKNN(OnePassModule):
     """score(u, j) = sum over the user's ``recent`` latest training items i of cos(v_i, v_j),
     v the items' content vectors (``recsys.data.content``: ``tfidf_svd`` of the dataset's
     ``item_text()``, or a local ``sentence`` model). Users are rows; no interaction data is
@@ -34,13 +36,16 @@ class ContentKNN(ClosedFormModule):
     ) -> None:
         super().__init__(n_users, n_items)
         self.save_hyperparameters(logger=False)
-        self.register_buffer("item_vectors", torch.zeros(n_items, 0))
-        self.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
-        self.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
+        register_content_buffers(self)
+        self._data: TrainingData | None = None
+
+    def prepare(self, data: TrainingData) -> None:
+        super().prepare(data)
+        require_text(data)
+        self._data = data
 
     def fit_epoch(self) -> None:
-        fit_content(self, self.trainer.datamodule)
-        self.trainer.should_stop = True
+        fit_content(self, self._data)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return profile_scores(self, users)
@@ -49,21 +54,33 @@ class ContentKNN(ClosedFormModule):
         """New users from their items (all of them form the profile)."""
         return content_scores(self.item_vectors, rows, cols, n_users)
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        state = checkpoint["state_dict"]
-        for name in ("item_vectors", "profile_indptr", "profile_items"):
-            setattr(self, name, torch.empty_like(state[name]))
+
+def register_content_buffers(model) -> None:
+    """The content buffers of ``model`` (filled by ``fit_content``): ``item_vectors``
+    ``(n_items, d)``, ``profile_indptr`` ``(n_users + 1,)``, ``profile_items``."""
+    model.register_data_buffer("item_vectors", torch.zeros(model.n_items, 0))
+    model.register_buffer("profile_indptr", torch.zeros(model.n_users + 1, dtype=torch.int64))
+    model.register_data_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
 
 
-def fit_content(model, dm) -> None:
-    """Set ``model``'s buffers ``item_vectors`` (from the dataset's item text, by the
-    model's ``encoder``, ``dims``, ``model_path``) and ``profile_indptr`` /
-    ``profile_items`` (each user's ``recent`` latest training items)."""
+def require_text(data: TrainingData) -> None:
+    """ConfigError unless ``data`` has item texts."""
+    if data.item_text is None:
+        raise ConfigError(
+            "this dataset has no item content (item_text()); content models need one, e.g. "
+            "data=ml_latest_small, ml100k or publisher_sim"
+        )
+
+
+def fit_content(model, data: TrainingData) -> None:
+    """Set ``model``'s buffers ``item_vectors`` (from the items' text, by the model's
+    ``encoder``, ``dims``, ``model_path``) and ``profile_indptr`` / ``profile_items`` (each
+    user's ``recent`` latest training items)."""
     h = model.hparams
-    vectors = item_vectors(texts_for(dm.dataset, dm.item_ids), h.encoder, h.dims, h.model_path)
-    model.item_vectors = torch.from_numpy(vectors).to(model.device)
-    profile = recent_items(dm.split.train, h.recent)
+    vectors = item_vectors(data.item_text, h.encoder, h.dims, h.model_path)
+    # row-major, as a loaded checkpoint's: products then round the same after a round trip
+    model.item_vectors = torch.from_numpy(np.ascontiguousarray(vectors)).to(model.device)
+    profile = recent_items(data.train, h.recent)
     model.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(model.device)
     model.profile_items = torch.from_numpy(profile.indices.astype(np.int64)).to(model.device)
 

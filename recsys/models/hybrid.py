@@ -5,15 +5,21 @@ ours from its checkpoint (``Hybrid``)."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import torch
 
-from recsys.errors import RecsysError
+from recsys.data.training_data import TrainingData
+from recsys.errors import ConfigError, RecsysError
 from recsys.models.als import ALS
-from recsys.models.base import ClosedFormModule
-from recsys.models.content import content_scores, fit_content, profile_scores
+from recsys.models.base import OnePassModule, RecommenderModule
+from recsys.models.content import (
+    content_scores,
+    fit_content,
+    profile_scores,
+    register_content_buffers,
+    require_text,
+)
+from recsys.registry import resolve_class
 
 
 def ridge_map(
@@ -45,19 +51,11 @@ def route(scores, history, n_min: int, content, popularity) -> torch.Tensor:
 def _register_buffers(model, n_users: int, n_items: int, factors: int) -> None:
     """The hybrids' buffers, empty until fitted (content vectors and profiles, history
     lengths, new items and their mapped ``factors``-wide factors, popularity)."""
-    model.register_buffer("item_vectors", torch.zeros(n_items, 0))
-    model.register_buffer("profile_indptr", torch.zeros(n_users + 1, dtype=torch.int64))
-    model.register_buffer("profile_items", torch.zeros(0, dtype=torch.int64))
+    register_content_buffers(model)
     model.register_buffer("history", torch.zeros(n_users, dtype=torch.int64))
     model.register_buffer("new_items", torch.zeros(n_items, dtype=torch.bool))
-    model.register_buffer("new_item_factors", torch.zeros(0, factors))
+    model.register_data_buffer("new_item_factors", torch.zeros(0, factors))
     model.register_buffer("popularity", torch.zeros(n_items))
-
-
-def _size_buffers(model, state: dict) -> None:
-    """Give the buffers whose size depends on the data the saved sizes, before loading."""
-    for name in ("item_vectors", "profile_items", "new_item_factors"):
-        setattr(model, name, torch.empty_like(state[name]))
 
 
 def _history_and_popularity(model, train) -> None:
@@ -102,11 +100,15 @@ class HybridALS(ALS):
         self.save_hyperparameters(logger=False)
         _register_buffers(self, n_users, n_items, self.hparams.factors)
 
+    def prepare(self, data: TrainingData) -> None:
+        """Takes ALS's data, and the item texts and training counts for the fallbacks."""
+        super().prepare(data)
+        require_text(data)
+        fit_content(self, data)
+        _history_and_popularity(self, data.train)
+
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        dm = self.trainer.datamodule
-        fit_content(self, dm)
-        _history_and_popularity(self, dm.split.train)
         self._map_new_items()
 
     def fit_epoch(self) -> None:
@@ -149,13 +151,8 @@ class HybridALS(ALS):
             scores, history, lambda r: content_scores(self.item_vectors, rows, cols, n_users)[r]
         )
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        state = checkpoint["state_dict"]
-        _size_buffers(self, state)
 
-
-class Hybrid(ClosedFormModule):
+class Hybrid(OnePassModule):
     """Any trained model of ours (its checkpoint, ``collaborative``) with a content fallback:
     users with at least ``n_min`` training interactions get its scores, the others content
     scores (as ``HybridALS``), users with none popularity. For a factor model (ALS, WMF, BPR:
@@ -187,22 +184,22 @@ class Hybrid(ClosedFormModule):
     ) -> None:
         super().__init__(n_users, n_items)
         if collaborative_model is None:  # a new hybrid: the collaborative model's checkpoint
-            from recsys.checkpoint import load_model
+            from recsys.models.checkpoint import load_model
 
             if not collaborative:
                 raise RecsysError(
                     "model=hybrid_cf needs model.collaborative=<checkpoint of a model trained "
                     "on the same data> (e.g. logs/train/runs/.../checkpoints/last.ckpt)"
                 )
-            cf = load_model(collaborative)
+            cf = load_model(collaborative).train()  # trained along (inference switches to eval)
             cls = type(cf)
             collaborative_model = {
                 "class": f"{cls.__module__}.{cls.__qualname__}",
                 "hparams": dict(cf.hparams),
             }
         else:  # rebuilt from a saved hybrid; its weights come with the state dict
-            module, _, name = collaborative_model["class"].rpartition(".")
-            cf = getattr(importlib.import_module(module), name)(**collaborative_model["hparams"])
+            cls = resolve_class(collaborative_model["class"], RecommenderModule, "model")
+            cf = cls(**collaborative_model["hparams"])
         if (cf.n_users, cf.n_items) != (n_users, n_items):
             raise RecsysError(
                 f"the collaborative model has {cf.n_users} users x {cf.n_items} items, this "
@@ -210,27 +207,33 @@ class Hybrid(ClosedFormModule):
             )
         self.save_hyperparameters(logger=False)
         self.cf = cf
+        self._data: TrainingData | None = None
         _register_buffers(self, n_users, n_items, 0)
 
-    def fit_epoch(self) -> None:
-        dm = self.trainer.datamodule
-        for kind, ours in (("user", dm.user_ids), ("item", dm.item_ids)):
+    def prepare(self, data: TrainingData) -> None:
+        """Checks that the collaborative model was trained on this data; takes the item texts
+        and training counts for the fallbacks."""
+        super().prepare(data)
+        for kind, ours in (("user", data.user_ids), ("item", data.item_ids)):
             theirs = getattr(self.cf, f"{kind}_ids")
             if theirs is not None and (
                 len(theirs) != len(ours) or np.any(np.asarray(theirs) != ours)
             ):
-                raise RecsysError(
+                raise ConfigError(
                     f"the collaborative model's {kind} ids differ from this data's: train it "
                     "on the same data, filter and split"
                 )
-        fit_content(self, dm)
-        _history_and_popularity(self, dm.split.train)
+        require_text(data)
+        self._data = data
+
+    def fit_epoch(self) -> None:
+        fit_content(self, self._data)
+        _history_and_popularity(self, self._data.train)
         tables = self.cf.factor_tables()
         if self.hparams.map_new_items and tables is not None and bool(self.new_items.any()):
             self.new_item_factors = ridge_map(
                 self.item_vectors, self.new_items, tables[1], self.hparams.ridge
             )
-        self.trainer.should_stop = True
 
     def _with_new_items(self, scores: torch.Tensor, user_vectors) -> torch.Tensor:
         if self.new_item_factors.numel() and user_vectors is not None:
@@ -261,7 +264,6 @@ class Hybrid(ClosedFormModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
-        _size_buffers(self, state)
         inner = {k[3:]: v for k, v in state.items() if k.startswith("cf.")}
         # the same data: the collaborative model's ids and training items are the hybrid's
         self.cf.on_load_checkpoint({"state_dict": inner, "recsys": checkpoint.get("recsys", {})})

@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from recsys.data.interactions import row_entries
 from recsys.errors import RecsysError
 from recsys.evaluation import topk
-from recsys.models.base import ClosedFormModule
+from recsys.models.base import OnePassModule
 
 log = logging.getLogger(__name__)
 
 
-class ItemKNN(ClosedFormModule):
+class ItemKNN(OnePassModule):
     """Item-kNN: score(u, j) = sum over u's training items i of S[i, j], with S keeping each
     item's ``neighbors`` most similar other items (ties: lower item index first).
 
@@ -83,7 +83,6 @@ class ItemKNN(ClosedFormModule):
             top_items[start:stop], top_sims[start:stop] = part.numpy(), sims.numpy()
         self.neighbor_items.copy_(torch.from_numpy(top_items))
         self.neighbor_sims.copy_(torch.from_numpy(top_sims))
-        self.trainer.should_stop = True
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
@@ -122,7 +121,7 @@ def available_memory_bytes(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-class EASE(ClosedFormModule):
+class EASE(OnePassModule):
     """EASE (Steck 2019): B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1, with a zero
     diagonal; score(u) = x_u B, X the binary training matrix.
 
@@ -133,7 +132,7 @@ class EASE(ClosedFormModule):
     def __init__(self, n_users: int, n_items: int, regularization: float = 500.0) -> None:
         super().__init__(n_users, n_items)
         self.save_hyperparameters(logger=False)
-        self.register_buffer("weights", torch.zeros(0))
+        self.register_data_buffer("weights", torch.zeros(0))
 
     @staticmethod
     def memory_needed(n_items: int) -> int:
@@ -164,7 +163,6 @@ class EASE(ClosedFormModule):
         p.div_(-p.diagonal().clone())  # B_ij = -P_ij / P_jj
         p.diagonal().zero_()
         self.weights = p
-        self.trainer.should_stop = True
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         # x_u B = sum of the rows of B of u's training items: an embedding-bag sum, which
@@ -179,7 +177,3 @@ class EASE(ClosedFormModule):
         rows = rows.to(self.device, torch.int64).contiguous()
         offsets = torch.searchsorted(rows, torch.arange(n_users, device=self.device))
         return F.embedding_bag(cols.to(self.device, torch.int64), self.weights, offsets, mode="sum")
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self.weights = torch.empty_like(checkpoint["state_dict"]["weights"])

@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recsys.models.base import ClosedFormModule
+from recsys.models.base import OnePassModule
 
 
-class Popularity(ClosedFormModule):
-    """Scores every item by its number of training users, the same for every user.
-
-    Fitting takes one epoch; the trainer is asked to stop after it.
-    """
+class Popularity(OnePassModule):
+    """Scores every item by its number of training users, the same for every user."""
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__(n_users, n_items)
@@ -22,7 +19,6 @@ class Popularity(ClosedFormModule):
     def fit_epoch(self) -> None:
         counts = np.diff(self.seen.tocsc().indptr).astype(np.float32)
         self.item_counts.copy_(torch.from_numpy(counts))
-        self.trainer.should_stop = True
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.item_counts.expand(len(users), -1).clone()

@@ -8,11 +8,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from recsys.distributed import world_and_rank
-from recsys.errors import RecsysError
+from recsys.data.training_data import TrainingData
+from recsys.errors import ConfigError, RecsysError
 from recsys.models.als_solvers import TorchCSR, solve_cholesky
-from recsys.models.base import RecommenderModule
-from recsys.models.bpr import OPTIMIZERS, make_optimizer
+from recsys.models.base import FactorModel
+from recsys.models.training import (
+    check_optimizer,
+    make_optimizer,
+    row_positions,
+    shared_order,
+    user_batch,
+)
 
 
 class EmbeddingTower(nn.Module):
@@ -67,7 +73,7 @@ def wmf_loss(
     return observed + all_pairs + penalty
 
 
-class WMF(RecommenderModule):
+class WMF(FactorModel):
     """Weighted matrix factorization (loss ``wmf_loss``) trained by a gradient optimizer,
     in batches of ``batch_users`` users; one epoch = every user once, in random order.
 
@@ -99,49 +105,48 @@ class WMF(RecommenderModule):
         correction: str = "none",
     ) -> None:
         super().__init__(n_users, n_items)
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}")
+        check_optimizer(optimizer, lr)
         if correction not in ("none", "relmf"):
             raise ValueError(f"model.correction must be 'none' or 'relmf', got {correction!r}")
         self.save_hyperparameters(logger=False, ignore=["user_tower", "item_tower"])
         self.user_tower = user_tower or EmbeddingTower(n_users, factors, init_std)
         self.item_tower = item_tower or EmbeddingTower(n_items, factors, init_std)
         self._order: torch.Tensor | None = None
+        self._theta: np.ndarray | None = None
+
+    def prepare(self, data: TrainingData) -> None:
+        """Takes the training confidences, and the propensities for ``correction=relmf``."""
+        super().prepare(data)
+        self._theta = None
+        if self.hparams.correction == "relmf":
+            if data.propensity is None:
+                raise ConfigError(
+                    "model.correction=relmf needs item propensities: choose a propensity "
+                    "model, e.g. propensity=popularity"
+                )
+            self._theta = data.propensity
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        conf = self.trainer.datamodule.train_confidence
-        dev = self.device
+        conf, dev = self.train_confidence, self.device
         self._indptr = torch.from_numpy(conf.indptr.astype(np.int64)).to(dev)
         self._indices = torch.from_numpy(conf.indices.astype(np.int64)).to(dev)
         self._conf = torch.from_numpy(conf.data.astype(np.float32)).to(dev)
         self._inv_theta = None
-        if self.hparams.correction == "relmf":
-            theta = self.trainer.datamodule.propensity.theta
-            self._inv_theta = torch.from_numpy((1.0 / theta).astype(np.float32)).to(dev)
+        if self._theta is not None:
+            self._inv_theta = torch.from_numpy((1.0 / self._theta).astype(np.float32)).to(dev)
 
     def steps_per_epoch(self) -> int:
         return max(1, math.ceil(self.n_users / self.hparams.batch_users))
 
     def on_train_epoch_start(self) -> None:
-        self._order = torch.randperm(self.n_users, device=self.device)
-        if world_and_rank()[0] > 1:  # several processes: rank 0's order, each its batches
-            torch.distributed.broadcast(self._order, src=0)
+        self._order = shared_order(self.n_users, self.device)  # the same in every process
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        b = self.hparams.batch_users
-        world, rank = world_and_rank()
-        step = batch_idx * world + rank
-        users = self._order[step * b : (step + 1) * b]
-        if len(users) == 0:  # the last round of batches has none left for this rank
+        users = user_batch(batch_idx, self._order, self.hparams.batch_users)
+        if len(users) == 0:  # the last round of batches has none left for this process
             return sum(p.sum() for p in self.parameters()) * 0.0
-        starts, counts = self._indptr[users], self._indptr[users + 1] - self._indptr[users]
-        total = int(counts.sum())
-        rows = torch.repeat_interleave(
-            torch.arange(len(users), device=self.device), counts, output_size=total
-        )
-        offsets = torch.cumsum(counts, 0) - counts
-        pos = starts[rows] + torch.arange(total, device=self.device) - offsets[rows]
+        rows, pos = row_positions(self._indptr, users)
         h = self.hparams
         cols = self._indices[pos]
         loss = wmf_loss(
@@ -155,17 +160,17 @@ class WMF(RecommenderModule):
             item_share=len(users) / self.n_users,
             inv_theta=None if self._inv_theta is None else self._inv_theta[cols],
         )
-        self.log("train/loss", loss, on_step=False, on_epoch=True, reduce_fx="sum", prog_bar=True)
+        self.log_train("train/loss", loss, reduce_fx="sum", prog_bar=True)
         return loss / len(users)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.hparams.optimizer, self.parameters(), self.hparams.lr)
 
-    def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_tower(None), self.item_tower(None)
+    def user_table(self, users: torch.Tensor | None = None) -> torch.Tensor:
+        return self.user_tower(users)
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_tower(users) @ self.item_tower(None).T
+    def item_table(self) -> torch.Tensor:
+        return self.item_tower(None)
 
     @torch.no_grad()
     def fold_in_rows(
@@ -186,6 +191,3 @@ class WMF(RecommenderModule):
         csr.target = (conf / (conf + h.alpha0)).to(y.device)
         reg = torch.full((n_users,), float(h.regularization), dtype=y.dtype, device=y.device)
         return solve_cholesky(csr, y, reg, h.alpha0)
-
-    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
-        return self.fold_in_rows(rows, cols, conf, n_users) @ self.item_tower(None).T

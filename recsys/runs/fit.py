@@ -1,0 +1,108 @@
+"""``recsys-train``'s run: seed -> data -> model -> fit -> test on the best checkpoint ->
+outputs, in the manner of lightning-hydra-template's ``train.py``."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from recsys.config import data_config
+from recsys.data.datamodule import RecsysDataModule
+from recsys.registry import trusting
+from recsys.runs.checks import check_adjustment, check_optimized_metric, check_trainer
+from recsys.runs.outputs import write_outputs
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    cfg: DictConfig, callbacks: list[L.Callback] | None = None
+) -> tuple[float | None, dict[str, float]]:
+    """Run one experiment; returns (value of ``optimized_metric``, test metrics).
+    ``callbacks`` are added to the config's (e.g. a sweep's pruning callback).
+
+    Writes into ``cfg.paths.output_dir``: ``tensorboard/``, ``checkpoints/``,
+    ``metrics.json`` and ``per_user_metrics.parquet`` (Hydra writes ``.hydra/``).
+    Settings that cannot work together raise ConfigError before any training.
+    """
+    check_trainer(cfg.trainer)
+    evaluator = hydra.utils.instantiate(cfg.evaluator)
+    check_optimized_metric(cfg.get("optimized_metric"), evaluator)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = RecsysDataModule.from_config(cfg)
+    data = dm.training_data
+    beta = cfg.get("popularity_adjustment", 0.0)
+    check_adjustment(beta, data.propensity is not None)
+    with trusting(cfg.get("trusted_packages")):
+        model = hydra.utils.instantiate(cfg.model, n_users=dm.n_users, n_items=dm.n_items)
+    evaluator.prepare(data)
+    model.evaluator = evaluator
+    model.set_score_adjustment(data.propensity, beta)
+    model.run_config = {
+        "resolved": OmegaConf.to_container(cfg, resolve=True),
+        "data": data_config(cfg),
+    }
+
+    callbacks_cfg = cfg.get("callbacks") or {}
+    if not dm.has_validation and "model_checkpoint" in callbacks_cfg:
+        log.warning("no validation data: keeping the last epoch's checkpoint")
+        with open_dict(cfg):
+            cfg.callbacks.model_checkpoint.monitor = None
+    callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()] + (callbacks or [])
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    extra = {} if dm.has_validation else {"limit_val_batches": 0}
+    if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        extra["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **extra)
+    _log_data(trainer, dm)
+
+    trainer.fit(model, datamodule=dm)
+
+    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    best = (ckpt.best_model_path or ckpt.last_model_path) if ckpt else ""
+    log.info("testing %s", best or "the final model")
+    trainer.test(model, datamodule=dm, ckpt_path=best or None, verbose=False)
+    metrics = model.metrics["test"]
+    if trainer.is_global_zero:  # other processes of trainer=ddp hold the same metrics
+        write_outputs(
+            metrics, model.per_user["test"], dm.user_ids, data.user_counts(), cfg.paths.output_dir
+        )
+
+    for lg in trainer.loggers:
+        lg.log_hyperparams(hparams_of(cfg), metrics=metrics)
+        lg.save()
+
+    name = cfg.get("optimized_metric")
+    value = None
+    if name:
+        if ckpt is not None and ckpt.monitor == name and ckpt.best_model_score is not None:
+            value = float(ckpt.best_model_score)
+        elif name in metrics:
+            value = metrics[name]
+        else:
+            log.warning("optimized_metric %s was not computed", name)
+    return value, metrics
+
+
+def _log_data(trainer, dm: RecsysDataModule) -> None:
+    """The data summary as text, and histograms of the training strengths and confidences."""
+    data = dm.training_data
+    for lg in trainer.loggers:
+        writer = getattr(lg, "experiment", None)
+        if hasattr(writer, "add_text") and hasattr(writer, "add_histogram"):
+            writer.add_text("data/summary", dm.summary_text())
+            writer.add_histogram("data/train_strength", data.train.matrix.data)
+            writer.add_histogram("data/train_confidence", data.confidence.data)
+
+
+def hparams_of(cfg: DictConfig) -> dict:
+    """The run's choices for TensorBoard's HParams tab (nested keys joined by '/')."""
+    keep = ("seed", "data", "split", "confidence", "model")
+    out = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keep[1:] if k in cfg}
+    out["seed"] = cfg.seed
+    out["max_epochs"] = cfg.trainer.get("max_epochs")
+    return out
