@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export RECSYS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install run test lint format clean bench
+.PHONY: install run test test-fast lint format clean bench
 
 $(BIN)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## the inner loop: no slow, realdata or gpu tests (about a minute on 2 cores)
+	$(BIN)/python -m pytest -m "not slow and not realdata and not gpu" -q $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format .

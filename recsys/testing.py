@@ -39,6 +39,7 @@ from recsys.models.checkpoint import load_model
 from recsys.serving import history_confidences, recommend
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+_FITTED: dict = {}  # (contract class, device) -> fit(), shared by the checks that only read it
 
 
 def small_datamodule(
@@ -115,17 +116,25 @@ class ModelContract:
         trainer.test(model, datamodule=dm, verbose=False)
         return model, dm, trainer
 
+    def fitted(self, tmp_path, device: str = "cpu"):
+        """``fit(tmp_path, device)``, once per contract class and device: the checks that
+        only read the fitted model share it (each leaves it as it found it)."""
+        key = (type(self), device)
+        if key not in _FITTED:
+            _FITTED[key] = self.fit(tmp_path, device)
+        return _FITTED[key]
+
     # -- the checks -------------------------------------------------------------------------
     @pytest.mark.parametrize("device", DEVICES)
     def test_fits_and_beats_chance(self, tmp_path, device):
-        model, _, _ = self.fit(tmp_path, device)
+        model, _, _ = self.fitted(tmp_path, device)
         ndcg = model.metrics["test"]["test/ndcg@20"]
         assert self.min_ndcg < ndcg <= 1
 
     @pytest.mark.parametrize("device", DEVICES)
     def test_same_seed_same_scores(self, tmp_path, device):
         users = torch.arange(40)
-        a, _, _ = self.fit(tmp_path / "a", device)
+        a, _, _ = self.fitted(tmp_path / "a", device)
         b, _, _ = self.fit(tmp_path / "b", device)
         torch.testing.assert_close(a.score_users(users), b.score_users(users), rtol=0, atol=0)
 
@@ -133,7 +142,7 @@ class ModelContract:
     def test_checkpoint_round_trip(self, tmp_path, device):
         """Scores, ids, training items and confidences, the fitted confidence and the data
         fingerprint survive a checkpoint; the loaded model is in eval mode."""
-        model, dm, trainer = self.fit(tmp_path, device)
+        model, dm, trainer = self.fitted(tmp_path, device)
         path = tmp_path / "model.ckpt"
         trainer.save_checkpoint(path)
         loaded = load_model(path, map_location=model.device, trusted_packages=self.trust())
@@ -152,7 +161,7 @@ class ModelContract:
             torch.testing.assert_close(state["fitted"][name], value)
 
     def test_recommend_excludes_seen_and_rejects_unknown_users(self, tmp_path):
-        model, _, _ = self.fit(tmp_path)
+        model, _, _ = self.fitted(tmp_path)
         users = [model.user_ids[0], model.user_ids[7]]
         for u, row in zip(users, recommend(model, users, k=15)):
             seen = {model.item_ids[i] for i in model.seen[model.user_ids.index(u)].indices}
@@ -165,7 +174,8 @@ class ModelContract:
     def test_inference_ignores_the_module_mode(self, tmp_path):
         """Evaluation batches, scores, top-k lists and fold-in give the same results whether
         the module was left in training or in eval mode, and leave the mode as it was."""
-        model, dm, _ = self.fit(tmp_path)
+        model, dm, _ = self.fitted(tmp_path)
+        mode = model.training
         batch = next(iter(dm.test_dataloader()))
         users = torch.arange(50)
         history = _history(dm, torch.arange(4))
@@ -177,6 +187,7 @@ class ModelContract:
                 out.append(model.score_history(*history))
             assert model.training is training
             results[training] = out
+        model.train(mode)
         for got, want in zip(results[True], results[False]):
             torch.testing.assert_close(got, want, rtol=0, atol=0)
 
@@ -184,7 +195,7 @@ class ModelContract:
         """Where the model folds in new users: finite scores for every item, each user scored
         as if alone, the confidence of a history equal to a training user's with the same
         items, and the same scores after a checkpoint round trip."""
-        model, dm, trainer = self.fit(tmp_path)
+        model, dm, trainer = self.fitted(tmp_path)
         users = torch.arange(6)
         history = _history(dm, users)
         if not _folds_in(model, history):
@@ -220,7 +231,7 @@ class ModelContract:
         scores = {}
         for rank in (None, 0, 1):
             if rank is None:
-                model, _, _ = self.fit(tmp_path / "single")
+                model, _, _ = self.fitted(tmp_path / "single")
             else:
                 with mock.patch.object(training_helpers, "world_and_rank", lambda r=rank: (2, r)):
                     model, _, _ = self.fit(tmp_path / f"rank{rank}")
@@ -233,7 +244,7 @@ class ModelContract:
         the one the Trainer fitted."""
         if not issubclass(self.model_class, ClosedFormModule):
             pytest.skip(f"{self.model_class.__name__} is trained by gradient steps")
-        by_trainer, dm, _ = self.fit(tmp_path)
+        by_trainer, dm, _ = self.fitted(tmp_path)
         L.seed_everything(3, verbose=False)
         model = self.build(dm)
         model.fit(

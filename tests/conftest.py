@@ -1,5 +1,6 @@
-"""Fixtures. Tests needing ../shared/data skip when it is absent, or fail when
-RECSYS_REQUIRE_SHARED_DATA=1 (as in CI)."""
+"""Fixtures and test tiers. Tests needing ../shared/data skip when it is absent, or fail when
+RECSYS_REQUIRE_SHARED_DATA=1 (as in CI); they are marked ``realdata``, and tests that run on
+CUDA ``gpu``, here (``slow`` is marked in the test files)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,12 @@ def shared_data() -> Path:
             pytest.fail(reason + "; RECSYS_REQUIRE_SHARED_DATA=1 makes this a failure")
         pytest.skip(reason)
     return path
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realdata)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("device") == "cuda":
+            item.add_marker(pytest.mark.gpu)

@@ -37,6 +37,7 @@ def crafted(trained, tmp_path, change) -> str:
     return str(out)
 
 
+@pytest.mark.slow
 def test_a_class_outside_the_trusted_set_is_refused(trained, tmp_path):
     def to_popen(ckpt):
         ckpt["recsys"]["model_class"] = "subprocess.Popen"
@@ -60,6 +61,7 @@ def test_imported_names_and_functions_inside_recsys_are_refused_too():
         assert resolve_class("collections.OrderedDict").__name__ == "OrderedDict"
 
 
+@pytest.mark.slow
 def test_a_stored_config_that_would_write_a_file_runs_nothing(trained, tmp_path):
     target = tmp_path / "written-by-the-checkpoint"
     _, source = trained
@@ -79,6 +81,7 @@ def test_a_stored_config_that_would_write_a_file_runs_nothing(trained, tmp_path)
     assert not target.exists()
 
 
+@pytest.mark.slow
 def test_a_nested_model_spec_naming_a_process_spawner_runs_nothing(trained, tmp_path):
     target = tmp_path / "touched-by-the-checkpoint"
 
@@ -100,6 +103,7 @@ def test_a_nested_model_spec_naming_a_process_spawner_runs_nothing(trained, tmp_
     assert not target.exists()
 
 
+@pytest.mark.slow
 def test_a_stored_confidence_naming_another_class_is_refused(trained, tmp_path):
     def to_copy(ckpt):
         ckpt["recsys"]["confidence"]["class"] = "shutil.copyfile"
@@ -118,6 +122,7 @@ def test_lightnings_instantiator_is_not_followed(trained, tmp_path):
         load_model(path)
 
 
+@pytest.mark.slow
 def test_foreign_old_and_mismatched_files_are_one_line(trained, tmp_path):
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint\n")

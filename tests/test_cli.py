@@ -10,6 +10,8 @@ import pytest
 import yaml
 from helpers import run_cli as run
 
+pytestmark = pytest.mark.slow  # console scripts in subprocesses
+
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):

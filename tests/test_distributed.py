@@ -19,6 +19,8 @@ import torch.multiprocessing as mp
 from recsys.models import ALS
 from recsys.models.als_distributed import nnz_balanced_bounds
 
+pytestmark = pytest.mark.slow  # several processes
+
 N_USERS, N_ITEMS, K, EPOCHS = 240, 150, 8, 4
 BIN = Path(sys.executable).parent
 

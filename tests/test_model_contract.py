@@ -204,3 +204,46 @@ def test_itemknn_and_ease_match_dense_closed_forms(tmp_path):
 def test_ease_weights_are_row_contiguous(tmp_path):
     ease, _, _ = TestEASE().fit(tmp_path)
     assert ease.weights.is_contiguous()  # scoring reads rows of B
+
+
+class NoisyWhileTraining(Popularity):
+    """Popularity whose scores get noise while the module is in training mode (as dropout
+    does in Mult-VAE or SASRec): inference must switch to eval mode to be deterministic."""
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        scores = super().score(users)
+        return scores + torch.rand_like(scores) * 100 if self.training else scores
+
+    def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
+        scores = super().score_folded(rows, cols, conf, n_users)
+        return scores + torch.rand_like(scores) * 100 if self.training else scores
+
+
+class TestNoisyWhileTraining(ModelContract):
+    model_class = NoisyWhileTraining
+
+
+def test_the_mode_check_fails_when_inference_keeps_the_training_mode(tmp_path):
+    """The contract's mode check is no formality: with the base class's switch to eval mode
+    taken out of inference, the same model fails it."""
+    from recsys.models.base import RecommenderModule
+
+    def unswitched(name):
+        method = getattr(RecommenderModule, name).__wrapped__  # without @inference
+        return lambda self, *a, **k: torch.no_grad()(method)(self, *a, **k)
+
+    class KeepsMode(NoisyWhileTraining):
+        score_users = unswitched("score_users")
+        score_batch = unswitched("score_batch")
+        score_history = unswitched("score_history")
+        recommend = unswitched("recommend")
+
+    class CheckKeepsMode(ModelContract):
+        model_class = KeepsMode
+
+    class CheckSwitches(ModelContract):
+        model_class = NoisyWhileTraining
+
+    with pytest.raises(AssertionError, match="not equal|not close"):
+        CheckKeepsMode().test_inference_ignores_the_module_mode(tmp_path)
+    CheckSwitches().test_inference_ignores_the_module_mode(tmp_path / "switched")

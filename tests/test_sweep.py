@@ -86,6 +86,7 @@ def killed_and_resumed(tmp_path_factory):
     return sweep_dir, before, again
 
 
+@pytest.mark.slow
 def test_resumed_sweep_finishes_without_repeating_trials(killed_and_resumed):
     sweep_dir, before, again = killed_and_resumed
     study = load(sweep_dir)
@@ -102,6 +103,7 @@ def test_resumed_sweep_finishes_without_repeating_trials(killed_and_resumed):
     assert (sweep_dir / "trials.csv").is_file()
 
 
+@pytest.mark.slow
 def test_every_finished_trial_is_in_the_hparams_tab(killed_and_resumed):
     sweep_dir, _, _ = killed_and_resumed
     study = load(sweep_dir)
@@ -129,6 +131,7 @@ def test_sweep_needs_a_search_space():
         sweep_config([])
 
 
+@pytest.mark.slow
 def test_parallel_workers_share_one_study(tmp_path):
     """n_jobs=2: two spawned workers take trials from the same study, each trial runs once,
     in its own complete run directory, and the workers do not propose the same points."""
@@ -177,6 +180,7 @@ def test_every_search_space_composes_into_run_configs(name, tmp_path):
     assert search.metric.startswith("val/")
 
 
+@pytest.mark.slow
 def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_path, monkeypatch):
     """FloatingPointError in a trial marks it failed and the sweep goes on; five failures in
     a row stop it instead of looping."""

@@ -16,6 +16,7 @@ Weightings that need statistics of the data (bm25, tfidf) take them from the tra
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import scipy.sparse as sp
@@ -265,6 +266,10 @@ class Dwell(Confidence):
         return np.where(np.isnan(d), self.unknown_value, out)
 
 
+DEFAULT_EVENT_WEIGHTS = MappingProxyType({"view": 1.0, "like": 4.0, "bookmark": 6.0,
+                                          "purchase": 10.0})  # fmt: skip
+
+
 class EventWeights(Confidence):
     """g = sum over event types t of weights[t] * n_t, with n_t the pair's number of events of
     type t (features ``type:<t>``); types without a weight get ``default_weight``."""
@@ -272,7 +277,7 @@ class EventWeights(Confidence):
     def __init__(
         self,
         alpha: float = 1.0,
-        weights: Mapping[str, float] | None = None,
+        weights: Mapping[str, float] | None = DEFAULT_EVENT_WEIGHTS,
         default_weight: float = 1.0,
     ) -> None:
         super().__init__(alpha)

@@ -1,0 +1,68 @@
+"""The README's "Adding a model" guide, followed from its text alone: its files are written into
+an empty folder outside the package, the contract of ``recsys.testing`` runs on the model
+there, and ``recsys-train`` / ``recsys-recommend`` run it from its config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import SMALL_DATA, run_cli
+
+pytestmark = pytest.mark.slow  # pytest and console scripts in subprocesses
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def guide_files() -> dict[str, str]:
+    """``{path: text}`` of the code blocks of the README's "Adding a model" section whose
+    first line is a comment naming a file."""
+    text = README.read_text()
+    section = text.split("## Adding a model", 1)[1].split("\n## ", 1)[0]
+    files = {}
+    for block in re.findall(r"```(?:python|yaml)\n(.*?)```", section, flags=re.S):
+        first, _, rest = block.partition("\n")
+        name = re.fullmatch(r"# (\S+\.(?:py|yaml))", first.strip())
+        if name:
+            files[name.group(1)] = rest
+    return files
+
+
+def test_the_readme_guide_gives_a_model_that_passes_the_contract(tmp_path):
+    files = guide_files()
+    assert set(files) == {
+        "my_models/weighted_popularity.py",
+        "my_configs/model/weighted_popularity.yaml",
+        "test_weighted_popularity.py",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", tmp_path,
+         "test_weighted_popularity.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"\b\d+ passed", proc.stdout) and " failed" not in proc.stdout
+
+    train = run_cli(
+        "recsys-train", "--config-dir", "my_configs", "model=weighted_popularity",
+        *SMALL_DATA, "hydra.run.dir=run", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/ndcg@20"] > 0.1
+    ckpt = "ckpt_path=run/checkpoints/last.ckpt"
+    refused = run_cli("recsys-recommend", ckpt, "users=[1]", cwd=tmp_path,
+                      env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert refused.returncode == 2 and "is refused" in refused.stderr
+    served = run_cli("recsys-recommend", ckpt, "users=[1]", "trusted_packages=[my_models]",
+                     cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert len(json.loads(served.stdout)["items"]) == 10
