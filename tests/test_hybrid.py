@@ -11,6 +11,7 @@ import torch
 from helpers import compose_config
 
 from recsys.data.datamodule import RecsysDataModule
+from recsys.errors import ConfigError
 from recsys.models.checkpoint import load_model
 from recsys.runs.fit import train
 
@@ -126,6 +127,13 @@ def test_hybrid_over_any_trained_model(collaborative, tmp_path):
         hy_dir,
     )  # fmt: skip
     train(hy_cfg)
+    if collaborative == "wmf":  # the same ids, another split: refused before any fitting
+        hybrid = ["model=hybrid_cf", f"model.collaborative={cf_ckpt}"]
+        other = compose_config(
+            "train", [*data, *hybrid, "split.test_ratio=0.3"], tmp_path / "other_split"
+        )
+        with pytest.raises(ConfigError, match="trained on another training part"):
+            train(other)
     cf_ckpt.unlink()
     model = load_model(hy_dir / "checkpoints" / "last.ckpt")
     assert type(model.cf) is type(cf)

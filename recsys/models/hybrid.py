@@ -211,8 +211,8 @@ class Hybrid(OnePassModule):
         _register_buffers(self, n_users, n_items, 0)
 
     def prepare(self, data: TrainingData) -> None:
-        """Checks that the collaborative model was trained on this data; takes the item texts
-        and training counts for the fallbacks."""
+        """Checks that the collaborative model was trained on this data (ids and training
+        part); takes the item texts and training counts for the fallbacks."""
         super().prepare(data)
         for kind, ours in (("user", data.user_ids), ("item", data.item_ids)):
             theirs = getattr(self.cf, f"{kind}_ids")
@@ -223,6 +223,13 @@ class Hybrid(OnePassModule):
                     f"the collaborative model's {kind} ids differ from this data's: train it "
                     "on the same data, filter and split"
                 )
+        theirs = (self.cf.data_fingerprint or {}).get("train")
+        if theirs is not None and theirs != data.fingerprint.get("train"):
+            raise ConfigError(
+                f"the collaborative model was trained on another training part "
+                f"({theirs['pairs']:,} pairs, this run's {data.train.nnz:,}, or the same count "
+                "with other pairs): train it on the same data, filter, split and seed"
+            )
         require_text(data)
         self._data = data
 
