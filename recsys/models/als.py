@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from recsys.data.training_data import TrainingData
-from recsys.errors import ConfigError
 from recsys.models.als_distributed import distributed_world, sharded_solve
 from recsys.models.als_solvers import (
     TorchCSR,
@@ -15,7 +14,7 @@ from recsys.models.als_solvers import (
     solve_cg,
     solve_cholesky,
 )
-from recsys.models.base import ClosedFormModule, FactorModel
+from recsys.models.base import ClosedFormModule, FactorModel, required_propensity
 
 SOLVERS = ("cg", "cholesky")
 CORRECTIONS = ("none", "relmf")
@@ -111,12 +110,7 @@ class ALS(FactorModel, ClosedFormModule):
         """Takes the training confidences, and the propensities for ``correction=relmf``."""
         super().prepare(data)
         if self.hparams.correction == "relmf":
-            if data.propensity is None:
-                raise ConfigError(
-                    "model.correction=relmf needs item propensities: choose a propensity "
-                    "model, e.g. propensity=popularity"
-                )
-            self.set_propensity(data.propensity)
+            self.set_propensity(required_propensity(data, "model.correction=relmf"))
 
     def on_fit_start(self) -> None:
         super().on_fit_start()

@@ -59,6 +59,17 @@ def inference(method: Callable) -> Callable:
     return wrapper
 
 
+def required_propensity(data: TrainingData, setting: str) -> np.ndarray:
+    """``data.propensity`` ``(n_items,)``, or a ConfigError saying that ``setting`` (e.g.
+    ``model.correction=relmf``) needs a propensity model."""
+    if data.propensity is None:
+        raise ConfigError(
+            f"{setting} needs item propensities: choose a propensity model, e.g. "
+            "propensity=popularity"
+        )
+    return data.propensity
+
+
 class RecommenderModule(L.LightningModule):
     """Base class of all models (users are rows, items are columns).
 

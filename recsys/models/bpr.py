@@ -11,8 +11,7 @@ from torch import nn
 
 from recsys.data.training_data import TrainingData
 from recsys.distributed import world_and_rank
-from recsys.errors import ConfigError
-from recsys.models.base import FactorModel
+from recsys.models.base import FactorModel, required_propensity
 from recsys.models.sampling import TripleSampler
 from recsys.models.training import (
     LR_SCHEDULES,
@@ -195,14 +194,8 @@ class BPR(FactorModel):
     def prepare(self, data: TrainingData) -> None:
         """Takes the training pairs (``seen``), and the propensities for ``correction=ipw``."""
         super().prepare(data)
-        self._theta = None
-        if self.hparams.correction == "ipw":
-            if data.propensity is None:
-                raise ConfigError(
-                    "model.correction=ipw needs item propensities: choose a propensity model, "
-                    "e.g. propensity=popularity"
-                )
-            self._theta = data.propensity
+        ipw = self.hparams.correction == "ipw"
+        self._theta = required_propensity(data, "model.correction=ipw") if ipw else None
 
     def on_fit_start(self) -> None:
         super().on_fit_start()

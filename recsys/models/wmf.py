@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from recsys.data.training_data import TrainingData
-from recsys.errors import ConfigError, RecsysError
+from recsys.errors import RecsysError
 from recsys.models.als_solvers import TorchCSR, solve_cholesky
-from recsys.models.base import FactorModel
+from recsys.models.base import FactorModel, required_propensity
 from recsys.models.training import (
     check_optimizer,
     make_optimizer,
@@ -117,14 +117,8 @@ class WMF(FactorModel):
     def prepare(self, data: TrainingData) -> None:
         """Takes the training confidences, and the propensities for ``correction=relmf``."""
         super().prepare(data)
-        self._theta = None
-        if self.hparams.correction == "relmf":
-            if data.propensity is None:
-                raise ConfigError(
-                    "model.correction=relmf needs item propensities: choose a propensity "
-                    "model, e.g. propensity=popularity"
-                )
-            self._theta = data.propensity
+        relmf = self.hparams.correction == "relmf"
+        self._theta = required_propensity(data, "model.correction=relmf") if relmf else None
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
