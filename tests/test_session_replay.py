@@ -144,3 +144,44 @@ def test_most_recent_model_and_its_replay(tmp_path):
     assert 0 < result["most_recent"]["hit_rate"]["value"] < 1
     saved = json.loads((tmp_path / "r" / "replay.json").read_text())
     assert saved["rho"] == pytest.approx(result["rho"]) and "A1." in saved["assumptions"]
+
+
+def test_the_models_block_weighs_contexts_by_the_fitted_confidence(tmp_path, caplog):
+    """With confidence=dwell, a context's training item keeps its training confidence, an
+    ended session view gets 1 + alpha w(its dwell), the current view (dwell not known yet)
+    1 + alpha * unknown_value; and the replay runs without counting views as 1."""
+    from recsys.evaluation.session_replay import Contexts
+    from recsys.runs.replay import context_confidences
+
+    cfg = compose_config(
+        "train", [*SIM, "confidence=dwell", "trainer.max_epochs=2", "logger=[]"], tmp_path
+    )
+    train(cfg)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    model = load_model(ckpt)
+    c = model.confidence
+    row = model.train_confidence[3]
+    u, i = 3, int(row.indices[np.argmax(row.data)])  # a training item read long
+    ctx = Contexts(
+        n=2,
+        users=np.array([u, -1]),
+        rows=np.array([0, 0, 1, 1]),
+        cols=np.array([i, 7, 5, 9]),
+        training=np.array([True, False, False, False]),
+        dwell=np.array([np.nan, 95.0, 4.0, np.nan]),
+    )
+    got = context_confidences(model, ctx)
+
+    def w(d):
+        if np.isnan(d):
+            return c.unknown_value
+        return c.bounce_value if d < c.bounce_seconds else 1 - np.exp(-d / c.scale_seconds)
+
+    want = [model.train_confidence[u, i], 1 + c.alpha * w(95.0), 1 + c.alpha * w(4.0),
+            1 + c.alpha * w(np.nan)]  # fmt: skip
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert len(set(np.round(got, 4))) == 4
+    rcfg = compose_config("replay", [f"ckpt_path={ckpt}", "resamples=100"], tmp_path / "r")
+    with caplog.at_level("WARNING"):
+        result = replay(rcfg)
+    assert result["steps"] > 100 and "counts as 1" not in caplog.text
