@@ -10,6 +10,11 @@ import os as _os
 
 from omegaconf import OmegaConf as _OmegaConf
 
+from recsys.rundir import unique_dir as _unique_dir
+
 # paths.root_dir: the working directory at start-up. Hydra's ${hydra:runtime.cwd} is not set
 # yet when a multirun (`recsys-train -m ...`) resolves its sweep directory.
 _OmegaConf.register_new_resolver("recsys_cwd", _os.getcwd, replace=True)
+# hydra.run.dir / hydra.sweep.dir: a new folder per process, even for runs started in the
+# same second
+_OmegaConf.register_new_resolver("recsys_unique_dir", _unique_dir, replace=True)
