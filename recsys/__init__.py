@@ -10,7 +10,7 @@ import os as _os
 
 from omegaconf import OmegaConf as _OmegaConf
 
-from recsys.rundir import unique_dir as _unique_dir
+from recsys.files import unique_dir as _unique_dir
 
 # paths.root_dir: the working directory at start-up. Hydra's ${hydra:runtime.cwd} is not set
 # yet when a multirun (`recsys-train -m ...`) resolves its sweep directory.

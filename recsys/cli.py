@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 
@@ -12,25 +13,33 @@ from recsys.errors import RecsysError
 def user_errors(func: Callable) -> Callable:
     """Print a RecsysError as one line on stderr and exit with status 2, no traceback; also
     one raised, or a ValueError about a bad argument, while Hydra builds an object of the
-    config (Hydra wraps those in an InstantiationException)."""
+    config (Hydra wraps those in an InstantiationException); and a file that cannot be written
+    or read (a full disk, a read-only folder: ``OSError`` with an errno), naming it."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from hydra.errors import InstantiationException
 
+        logging.raiseExceptions = False  # a log file on a full disk: no traceback per record
         try:
             return func(*args, **kwargs)
         except RecsysError as e:
-            _fail(e)
+            _fail(str(e))
         except InstantiationException as e:
             if not isinstance(e.__cause__, RecsysError | ValueError):
                 raise
-            _fail(e.__cause__)
+            _fail(str(e.__cause__))
+        except OSError as e:
+            if e.errno is None:
+                raise
+            where = f" {e.filename}" if e.filename else ""
+            _fail(f"cannot write or read{where}: {e.strerror}; free space, or choose "
+                  "another folder (hydra.run.dir=..., paths.log_dir=...)")  # fmt: skip
 
     return wrapper
 
 
-def _fail(error: BaseException) -> None:
-    message = " ".join(str(error).split("\n"))
+def _fail(message: str) -> None:
+    message = " ".join(message.split("\n"))
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2) from None

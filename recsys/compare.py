@@ -21,6 +21,7 @@ import pandas as pd
 from recsys.cli import user_errors
 from recsys.errors import RecsysError
 from recsys.evaluation.significance import bootstrap_ci, holm, paired_t_test, wilcoxon_test
+from recsys.files import write_text
 
 COLUMNS = [
     "run",
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         to_markdown(table, args.level) if args.format == "markdown" else table.to_csv(index=False)
     )
     if args.output:
-        Path(args.output).write_text(text if text.endswith("\n") else text + "\n")
+        write_text(args.output, text if text.endswith("\n") else text + "\n")
     else:
         print(text)
     print(f"baseline: {baseline}", file=sys.stderr)

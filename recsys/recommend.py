@@ -12,8 +12,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR
 from recsys.errors import RecsysError
+from recsys.files import write_text
 from recsys.models.checkpoint import load_model
-from recsys.runs.outputs import write_text
 from recsys.serving import recommend, recommend_from_history
 
 

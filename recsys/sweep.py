@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
+from recsys.files import write_atomically, write_text
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,8 @@ def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) ->
         log.info("trial %d: %s", trial.number, " ".join(overrides[len(base) :]))
         run_cfg = compose_run_config("train", overrides, run_dir)
         (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-        (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(run_cfg, resolve=True))
-        (run_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
+        write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(run_cfg, resolve=True))
+        write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(overrides))
         pruning = OptunaPruning(trial, search.metric, hparams_of(run_cfg))
         try:
             value, metrics = train(run_cfg, callbacks=[pruning])
@@ -265,7 +266,7 @@ def _setup_logging(sweep_dir: Path, who: str = "") -> None:
 def write_summary(study: optuna.Study, sweep_dir: Path) -> None:
     """``trials.csv`` (one row per trial) in the sweep folder, and the best trial in the log."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
-    frame.to_csv(sweep_dir / "trials.csv", index=False)
+    write_atomically(sweep_dir / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if finished:
         best = study.best_trial

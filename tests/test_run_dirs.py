@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import BIN, SMALL_DATA
 
-from recsys.rundir import unique_dir
+from recsys.files import unique_dir
 
 FAST = [*SMALL_DATA, "trainer.max_epochs=2"]
 

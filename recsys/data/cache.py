@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
 from recsys.data.splits import Split
+from recsys.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +59,24 @@ def save(path: Path, split: Split, summary: dict[str, float]) -> None:
             arrays[f"{name}.timestamps"] = part.timestamps
         for key, values in part.features.items():
             arrays[f"{name}.feature.{key}"] = values
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
+            np.savez(f, **arrays)
+
+    write_atomically(path, write)
+
+
+def save_or_warn(path: Path, split: Split, summary: dict[str, float]) -> bool:
+    """``save``, best-effort: the cache only saves time, so a folder that cannot be written
+    (read-only, full, not a folder) gives a warning and the run goes on. True if saved."""
     try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        save(path, split, summary)
+    except OSError as e:
+        log.warning("the data cache could not be written to %s (%s); going on without it "
+                    "(set RECSYS_CACHE_DIR, or data_cache=false)", path, e)  # fmt: skip
+        return False
+    return True
 
 
 def load(path: Path) -> tuple[Split, dict[str, float]] | None:

@@ -198,7 +198,7 @@ class RecsysDataModule(L.LightningDataModule):
             self.split, data = self._build()
             self.summary = summarize(data)
             if self.cache_path:
-                cache.save(self.cache_path, self.split, self.summary)
+                cache.save_or_warn(self.cache_path, self.split, self.summary)
         log.info("data ready in %.2f s", time.perf_counter() - start)
         train = self.split.train
         self.training_data = TrainingData.from_interactions(

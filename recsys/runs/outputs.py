@@ -1,42 +1,34 @@
-"""A run's result files, written atomically (a temporary name in the same folder, then a
-rename): a crash or a full disk never leaves a half-written file under the final name."""
+"""A run's result files, written atomically (``recsys.files``): a crash or a full disk never
+leaves a half-written file under the final name."""
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from recsys.evaluation.report import format_metrics
+from recsys.files import write_atomically, write_text
 
 log = logging.getLogger(__name__)
 
 
-def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing each checkpoint under a temporary name in its
+    own folder and renaming it (Lightning's own writes to the system's temporary folder and
+    moves the file, which across file systems copies it into place: a full disk then left a
+    truncated checkpoint under its final name)."""
 
-
-def write_text(path: str | Path, text: str) -> Path:
-    """``text`` into ``path``, atomically."""
-    return write_atomically(path, lambda tmp: tmp.write_text(text))
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def write_outputs(

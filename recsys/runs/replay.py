@@ -30,9 +30,9 @@ from recsys.evaluation.session_replay import (
 )
 from recsys.evaluation.session_replay import steps as steps_of
 from recsys.evaluation.significance import bootstrap_ratio_ci
+from recsys.files import write_text
 from recsys.models.base import RecommenderModule
 from recsys.runs.evaluate import checkpoint_datamodule, load_checkpoint_model
-from recsys.runs.outputs import write_text
 
 log = logging.getLogger(__name__)
 BLOCKS = ("model", "most_recent")

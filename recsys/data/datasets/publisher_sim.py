@@ -11,6 +11,7 @@ import pandas as pd
 
 from recsys.data.events import EventReport, EventRules, events_to_interactions
 from recsys.data.interactions import Interactions
+from recsys.files import write_atomically
 
 POLICIES = ("most_recent", "most_popular", "random")
 DAY = 86_400
@@ -173,10 +174,8 @@ class PublisherSimulator:
         path = Path(path)
         frame = self.events().drop(columns=["row"])
         if path.suffix.lower() == ".parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
-        return path
+            return write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        return write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False))
 
     # -- simulation -----------------------------------------------------------------------
     def _simulate(self) -> None:
