@@ -26,12 +26,13 @@ import hydra
 import lightning as L
 import optuna
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
 from recsys.files import write_atomically, write_text
+from recsys.runs.trials import PROCESS_ATTR, TrialSeededSampler, fail_dead_trials, this_process
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +79,53 @@ def suggest(trial: optuna.trial.Trial, name: str, spec: dict):
     )
 
 
-def sweep_config(overrides: list[str]) -> DictConfig:
-    """``configs/sweep.yaml`` with the command line's ``overrides``."""
+def search_path(config_dirs: list[str]) -> list[str]:
+    """The override that adds ``config_dirs`` to Hydra's config search path (as
+    ``--config-dir`` does for ``recsys-train``); none for no folders."""
+    if not config_dirs:
+        return []
+    quoted = ",".join(f"'file://{Path(d).resolve()}'" for d in config_dirs)
+    return [f"hydra.searchpath=[{quoted}]"]
+
+
+def split_config_dirs(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(config folders, other arguments)`` of a command line with ``--config-dir DIR``,
+    ``--config-dir=DIR`` or ``-cd DIR`` (as Hydra's apps take them)."""
+    dirs, rest, args = [], [], iter(argv)
+    for arg in args:
+        if arg in ("--config-dir", "-cd"):
+            value = next(args, None)
+            if value is None:
+                raise RecsysError(f"{arg} needs a folder: recsys-sweep {arg} my_configs ...")
+            dirs.append(value)
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise RecsysError(f"--config-dir {d}: no such folder")
+    return dirs, rest
+
+
+def sweep_config(overrides: list[str], config_dirs: list[str] = ()) -> DictConfig:
+    """``configs/sweep.yaml`` with the command line's ``overrides``, ``config_dirs`` searched
+    too (for search spaces, and for each trial's configs)."""
+    dirs = [str(Path(d).resolve()) for d in config_dirs]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("sweep", overrides=overrides)
+        cfg = compose("sweep", overrides=[*overrides, *search_path(dirs)])
+    with open_dict(cfg):
+        cfg.config_dirs = dirs
     if cfg.get("hparams_search") is None:
         raise RecsysError("choose a search space: recsys-sweep hparams_search=<name> "
                           "(configs/hparams_search/)")  # fmt: skip
     return cfg
 
 
-def open_study(cfg: DictConfig, worker: int = 0) -> optuna.Study:
-    """Create or load the study of ``cfg`` (SQLite in ``sweep_dir``). Worker ``i`` samples
-    with the sampler's ``seed`` + i, so that parallel workers do not propose the same points."""
+def open_study(cfg: DictConfig) -> optuna.Study:
+    """Create or load the study of ``cfg`` (SQLite in ``sweep_dir``), its sampler seeded per
+    trial (``TrialSeededSampler``: workers, resumed and concurrent sweeps draw distinct
+    points)."""
     search = cfg.hparams_search
     sweep_dir = Path(cfg.sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -105,14 +140,11 @@ def open_study(cfg: DictConfig, worker: int = 0) -> optuna.Study:
                 max_retry=1
             ),
         )
-    sampler_cfg = OmegaConf.to_container(search.sampler)
-    if worker and sampler_cfg.get("seed") is not None:
-        sampler_cfg["seed"] += worker
     return optuna.create_study(
         study_name=search.name,
         storage=storage,
         direction=search.direction,
-        sampler=hydra.utils.instantiate(sampler_cfg),
+        sampler=TrialSeededSampler(OmegaConf.to_container(search.sampler)),
         pruner=hydra.utils.instantiate(search.pruner),
         load_if_exists=True,
     )
@@ -123,6 +155,7 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
     ``n_trials`` have finished."""
     search = cfg.hparams_search
     study = open_study(cfg)
+    fail_dead_trials(study)  # killed on this machine: at once, not after the grace period
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -146,9 +179,14 @@ def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) ->
     from recsys.runs.fit import hparams_of, train
 
     search, sweep_dir = cfg.hparams_search, Path(cfg.sweep_dir)
-    base = [*search.train_overrides, f"optimized_metric={search.metric}"]
+    base = [
+        *search_path(list(cfg.get("config_dirs") or [])),
+        *search.train_overrides,
+        f"optimized_metric={search.metric}",
+    ]
 
     def objective(trial: optuna.trial.Trial) -> float:
+        trial.set_user_attr(PROCESS_ATTR, this_process())  # a resume knows if it died
         params = {name: suggest(trial, name, spec) for name, spec in search.params.items()}
         run_dir = sweep_dir / f"trial_{trial.number:03d}"
         trial.set_user_attr("run_dir", str(run_dir))
@@ -249,7 +287,7 @@ def _worker(plain: dict, index: int, threads: int, gpu: int | None) -> None:
     cfg = OmegaConf.create(plain)
     _setup_logging(Path(cfg.sweep_dir), f"worker {index}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optimize(cfg, open_study(cfg, worker=index), worker=index)
+    optimize(cfg, open_study(cfg), worker=index)
 
 
 def _setup_logging(sweep_dir: Path, who: str = "") -> None:
@@ -278,7 +316,8 @@ def write_summary(study: optuna.Study, sweep_dir: Path) -> None:
 
 @user_errors
 def main(argv: list[str] | None = None) -> None:
-    cfg = sweep_config(list(sys.argv[1:] if argv is None else argv))
+    config_dirs, overrides = split_config_dirs(list(sys.argv[1:] if argv is None else argv))
+    cfg = sweep_config(overrides, config_dirs)
     Path(cfg.sweep_dir).mkdir(parents=True, exist_ok=True)
     _setup_logging(Path(cfg.sweep_dir))
     optuna.logging.set_verbosity(optuna.logging.WARNING)

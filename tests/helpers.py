@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,20 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, proc.stderr[-3000:]
     return lines[0]
+
+
+def assert_no_partial_file(folder: Path) -> None:
+    """Every file under a final name in ``folder`` is whole: checkpoints load, JSON parses,
+    parquet reads; no temporary file (``.<name>.<random>.tmp``) is left."""
+    import pandas as pd
+
+    from recsys.models.checkpoint import load_model
+
+    for f in Path(folder).rglob("*"):
+        assert not f.name.endswith(".tmp"), f
+        if f.suffix == ".ckpt":
+            load_model(f)
+        elif f.suffix == ".json":
+            json.loads(f.read_text())
+        elif f.suffix == ".parquet":
+            pd.read_parquet(f)

@@ -9,11 +9,8 @@ import resource
 import signal
 import subprocess
 
-import pandas as pd
 import pytest
-from helpers import BIN, SMALL_DATA, one_line_error, run_cli
-
-from recsys.models.checkpoint import load_model
+from helpers import BIN, SMALL_DATA, assert_no_partial_file, one_line_error, run_cli
 
 pytestmark = pytest.mark.slow  # console scripts in subprocesses
 
@@ -31,19 +28,6 @@ def small_filesystem(path, size: str):
         yield path
     finally:
         subprocess.run(["umount", str(path)], check=False)
-
-
-def assert_no_partial_file(folder) -> None:
-    """Every file under a final name in ``folder`` is whole: checkpoints load, metrics parse,
-    parquet reads; no temporary file is left."""
-    for f in folder.rglob("*"):
-        assert not f.name.endswith(".tmp"), f
-        if f.suffix == ".ckpt":
-            load_model(f)
-        elif f.name == "metrics.json":
-            json.loads(f.read_text())
-        elif f.suffix == ".parquet":
-            pd.read_parquet(f)
 
 
 def test_a_full_disk_ends_the_run_with_one_line_and_no_partial_file(tmp_path):
@@ -87,8 +71,10 @@ def test_a_file_size_limit_ends_the_run_with_one_line_and_no_partial_file(tmp_pa
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
 
-    proc = subprocess.run([str(BIN / "recsys-train"), "trainer.max_epochs=2"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, preexec_fn=limit)  # fmt: skip
+    proc = subprocess.run(
+        [str(BIN / "recsys-train"), "trainer.max_epochs=2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=limit,
+    )  # fmt: skip
     assert "the data cache could not be written" in proc.stderr + proc.stdout
     assert "File too large" in one_line_error(proc)
     assert_no_partial_file(tmp_path)

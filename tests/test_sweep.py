@@ -79,7 +79,7 @@ def killed_and_resumed(tmp_path_factory):
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr.read()[-3000:])
     before = finished(load(sweep_dir))
     assert 2 <= len(before) < N_TRIALS
-    time.sleep(3)  # past the grace period: the killed trial's heartbeat is stale
+    # resumed at once: the killed trial is recognised by its process, no grace period to wait
     again = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                            timeout=600)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
@@ -199,3 +199,28 @@ def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_p
     study = run_sweep(cfg)
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.FAIL] * 5 and len(calls) == 5
+
+
+@pytest.mark.slow
+def test_config_dir_adds_the_users_search_spaces_and_configs(tmp_path):
+    """recsys-sweep --config-dir DIR: a search space and a model config of the user's."""
+    mine = tmp_path / "my_configs"
+    (mine / "hparams_search").mkdir(parents=True)
+    (mine / "model").mkdir()
+    (mine / "model" / "tiny_als.yaml").write_text("defaults:\n  - als\nfactors: 6\n")
+    (mine / "hparams_search" / "mine.yaml").write_text(
+        "name: mine\n"
+        "train_overrides: [model=tiny_als, data.n_users=300, data.n_items=150, 'logger=[]']\n"
+        "metric: val/ndcg@20\ndirection: maximize\nn_trials: 2\n"
+        "sampler: {_target_: optuna.samplers.RandomSampler, seed: 0}\n"
+        "pruner: {_target_: optuna.pruners.NopPruner}\n"
+        "params:\n  model.regularization: {type: float, low: 1.0, high: 10.0}\n"
+    )
+    command = [str(BIN / "recsys-sweep"), "--config-dir", str(mine), "hparams_search=mine"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = tmp_path / "logs" / "sweeps" / "mine" / "trial_001" / ".hydra" / "config.yaml"
+    assert "factors: 6" in config.read_text()
+    missing = subprocess.run([*command[:2], str(tmp_path / "nope"), "hparams_search=mine"],
+                             cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode == 2 and "no such folder" in missing.stderr

@@ -1,0 +1,104 @@
+"""What keeps a sweep honest across processes: a sampler seeded per trial, and trials whose
+process died recognised at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+
+import hydra
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+log = logging.getLogger(__name__)
+PROCESS_ATTR = "process"  # the user attribute naming the process that runs a trial
+
+
+class TrialSeededSampler(BaseSampler):
+    """The configured sampler (``config``: its ``_target_`` and arguments), built afresh for
+    each trial with seed = the config's ``seed`` + the trial's number.
+
+    A sampler seeded once per process restarts its random stream in every process: a resumed,
+    extended or second concurrent sweep drew the points it had drawn before. Trial numbers are
+    unique in a study, so here every trial has its own stream, and trial n of a sweep is drawn
+    alike whenever the history before it is alike. Without a ``seed`` each trial's sampler is
+    seeded at random."""
+
+    def __init__(self, config: dict) -> None:
+        self._config = dict(config)
+        self._seed = self._config.pop("seed", None)
+        self._by_trial: dict[int, BaseSampler] = {}
+
+    def _for(self, trial: FrozenTrial) -> BaseSampler:
+        n = trial.number
+        if n not in self._by_trial:
+            seeded = {} if self._seed is None else {"seed": int(self._seed) + n}
+            self._by_trial[n] = hydra.utils.instantiate({**self._config, **seeded})
+        return self._by_trial[n]
+
+    def infer_relative_search_space(self, study, trial):
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values: Sequence[float] | None) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+        self._by_trial.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:  # the seeds follow the trial numbers
+        pass
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux: /proc/<pid>/stat), or None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def this_process() -> dict:
+    """Host, pid and start time of this process (the pid alone can be reused)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _start_time(pid)}
+
+
+def _alive(process: dict) -> bool:
+    try:
+        os.kill(int(process["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process of that pid
+        return True
+    now = _start_time(int(process["pid"]))
+    return process.get("start") is None or now is None or now == process["start"]
+
+
+def fail_dead_trials(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials whose process (``PROCESS_ATTR``) is no longer alive on this
+    host, at once rather than after the heartbeat's grace period, and queue each again with
+    its parameters (once, as the heartbeat's retry would). Returns their numbers."""
+    host, dead = socket.gethostname(), []
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    storage = study._storage  # Optuna's own stale-trial handling works on it too
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        process = trial.user_attrs.get(PROCESS_ATTR)
+        if not process or process.get("host") != host or _alive(process):
+            continue
+        if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            retry(study, storage.get_trial(trial._trial_id))
+            dead.append(trial.number)
+    if dead:
+        log.info("trials %s: their process is gone; failed, and queued again", dead)
+    return dead
