@@ -11,7 +11,8 @@ from recsys.errors import RecsysError
 
 
 def user_errors(func: Callable) -> Callable:
-    """Print a RecsysError as one line on stderr and exit with status 2, no traceback; also
+    """Print a RecsysError as one line on stderr and exit with status 2 (3 for a
+    DivergenceError), no traceback; also
     one raised, or a ValueError about a bad argument, while Hydra builds an object of the
     config (Hydra wraps those in an InstantiationException); and a file that cannot be written
     or read (a full disk, a read-only folder: ``OSError`` with an errno), naming it."""
@@ -24,7 +25,7 @@ def user_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except RecsysError as e:
-            _fail(str(e))
+            _fail(str(e), getattr(e, "exit_code", 2))
         except InstantiationException as e:
             if not isinstance(e.__cause__, RecsysError | ValueError):
                 raise
@@ -39,7 +40,7 @@ def user_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     message = " ".join(message.split("\n"))
     print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2) from None
+    raise SystemExit(code) from None

@@ -25,6 +25,13 @@ class CheckpointError(RecsysError):
     """A checkpoint is missing or does not match the data it is used with."""
 
 
+class DivergenceError(RecsysError, FloatingPointError):
+    """Training went numerically wrong (a non-finite or rising loss, collapsed factors, NaN
+    scores); the console scripts exit with ``exit_code``, sweeps fail the trial."""
+
+    exit_code = 3
+
+
 class ConfigError(RecsysError):
     """Settings that cannot work together (found before training starts)."""
 

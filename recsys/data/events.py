@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.interactions import Interactions
+from recsys.data.interactions import FLOAT32_MAX, Interactions
 from recsys.errors import DataFormatError, DataNotFoundError, EmptyDataError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -109,22 +109,24 @@ def read_events(
     out["timestamp"] = _parse_times(out, path, wanted["timestamp"], fmt, timestamp_unit)
     if "dwell" in out:
         dwell = pd.to_numeric(out["dwell"], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~(dwell >= 0)  # catches NaN, unparseable and negative values
+        bad = ~((dwell >= 0) & np.isfinite(dwell))  # NaN, unparseable, negative, infinite
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataFormatError(
-                f"{_where(path, i + 1, wanted['dwell'], fmt)}: dwell must be a non-negative "
-                f"number of seconds, got {_show(frame[wanted['dwell']].iloc[i])}"
+                f"{_where(path, i + 1, wanted['dwell'], fmt)}: dwell must be a finite "
+                f"non-negative number of seconds, got {_show(frame[wanted['dwell']].iloc[i])}"
             )
         out["dwell"] = dwell
     for role in ("scroll", "value"):
         if role in out:
             values = pd.to_numeric(out[role], errors="coerce")
             bad = values.isna() & out[role].notna()
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
+            huge = values.notna() & ~(values.abs() <= FLOAT32_MAX)  # inf, or beyond float32
+            if (bad | huge).any():
+                i = int(np.flatnonzero((bad | huge).to_numpy())[0])
+                what = "not a number" if bad.iloc[i] else f"out of range (|x| > {FLOAT32_MAX:.3g})"
                 raise DataFormatError(
-                    f"{_where(path, i + 1, wanted[role], fmt)}: not a number: "
+                    f"{_where(path, i + 1, wanted[role], fmt)}: {what}: "
                     f"{_show(frame[wanted[role]].iloc[i])}"
                 )
             out[role] = values.astype(np.float64)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.errors import UnknownIdError
+from recsys.errors import DataFormatError, UnknownIdError
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,11 +73,7 @@ class Interactions:
         n = len(users)
         if len(items) != n:
             raise ValueError("users and items must have the same length")
-        strengths = (
-            np.ones(n, dtype=np.float32)
-            if strengths is None
-            else np.asarray(strengths, dtype=np.float32)
-        )
+        strengths = np.ones(n, dtype=np.float32) if strengths is None else _strengths(strengths)
         user_ids = np.unique(users) if user_ids is None else np.asarray(user_ids)
         item_ids = np.unique(items) if item_ids is None else np.asarray(item_ids)
         rows = _index_of(user_ids, users, "user")
@@ -96,7 +92,8 @@ class Interactions:
         new_pair[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
         starts = np.flatnonzero(new_pair)
         if len(starts) < len(rows):  # merge repeated pairs
-            strengths = np.add.reduceat(strengths, starts).astype(np.float32)
+            strengths = _strengths(np.add.reduceat(strengths.astype(np.float64), starts),
+                                   "the sum of a repeated pair's strengths")  # fmt: skip
             if ts is not None:
                 ts = np.minimum.reduceat(ts, starts)
             feats = {k: np.add.reduceat(v, starts) for k, v in feats.items()}
@@ -173,6 +170,23 @@ class Interactions:
             f"Interactions({self.n_users} users x {self.n_items} items, {self.nnz} nonzeros, "
             f"timestamps={'yes' if self.timestamps is not None else 'no'})"
         )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _strengths(values, what: str = "a strength") -> np.ndarray:
+    """``values`` as float32, or a DataFormatError for a value that is not finite or does not
+    fit float32 (1e39 would become inf: an infinite loss in every epoch)."""
+    values = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(
+            f"{what} is {values[i]!r} (entry {i}): strengths must be finite numbers below "
+            f"{FLOAT32_MAX:.3g} (float32); fix or drop those rows"
+        )
+    return values.astype(np.float32)
 
 
 def row_entries(

@@ -116,6 +116,12 @@ class ALS(FactorModel, ClosedFormModule):
         super().on_fit_start()
         self.set_train_confidence(self.train_confidence)
 
+    def divergence_hint(self) -> str:
+        return (
+            "the confidences are likely too large (confidence.alpha, or the strengths) for "
+            f"model.regularization={self.hparams.regularization}"
+        )
+
     def sweep(self) -> None:
         """One epoch: solve all users, then all items."""
         self._solve(self._by_user, self.item_factors, self.user_factors, self._reg_users)

@@ -33,7 +33,7 @@ from recsys.data.confidence import Confidence
 from recsys.data.interactions import row_entries
 from recsys.data.training_data import TrainingData
 from recsys.distributed import world_and_rank
-from recsys.errors import CheckpointError, ConfigError, RecsysError
+from recsys.errors import CheckpointError, ConfigError, DivergenceError, RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
 from recsys.models.training import EpochStep
@@ -265,7 +265,17 @@ class RecommenderModule(L.LightningModule):
         self._state = self.evaluator.new_state(self.n_items)
 
     def _step(self, batch: dict) -> None:
-        self.evaluator.update(self._state, self.score_batch(batch), batch)
+        try:
+            self.evaluator.update(self._state, self.score_batch(batch), batch)
+        except FloatingPointError as e:  # NaN scores: training diverged
+            raise DivergenceError(
+                f"training diverged by epoch {self.current_epoch}: {e}; {self.divergence_hint()}"
+            ) from None
+
+    def divergence_hint(self) -> str:
+        """The settings most likely to blame when this model's training diverges (for the
+        one-line error of ``recsys.callbacks.TrainingHealth`` and NaN scores)."""
+        return "lower the learning rate (model.lr) or raise model.regularization"
 
     def _end(self, stage: str) -> None:
         if self.trainer.sanity_checking:

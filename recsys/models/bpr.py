@@ -277,6 +277,13 @@ class BPR(FactorModel):
         self.log_train("train/loss", loss, prog_bar=True)
         return loss
 
+    def divergence_hint(self) -> str:
+        lr = self.hparams.lr
+        optimizer = self.hparams.optimizer
+        return (
+            f"model.lr={lr:g} is likely too high for model.optimizer={optimizer} (try {lr / 10:g})"
+        )
+
     def configure_optimizers(self):
         h = self.hparams
         if h.optimizer == "hogwild":

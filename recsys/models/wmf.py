@@ -157,6 +157,13 @@ class WMF(FactorModel):
         self.log_train("train/loss", loss, reduce_fx="sum", prog_bar=True)
         return loss / len(users)
 
+    def divergence_hint(self) -> str:
+        lr = self.hparams.lr
+        optimizer = self.hparams.optimizer
+        return (
+            f"model.lr={lr:g} is likely too high for model.optimizer={optimizer} (try {lr / 10:g})"
+        )
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.hparams.optimizer, self.parameters(), self.hparams.lr)
 
