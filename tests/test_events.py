@@ -42,8 +42,10 @@ u3,c,7,view
 def load(tmp_path: Path, text: str = LOG, name: str = "log.csv", **kwargs) -> EventLog:
     path = tmp_path / name
     path.write_text(text)
-    rules = {"event_weights": WEIGHTS, "max_events_per_user": 6, **kwargs.pop("rules", {})}
-    ds = EventLog(str(path), kwargs.pop("columns", COLUMNS), rules=rules, **kwargs)
+    columns = kwargs.pop("columns", COLUMNS)
+    weights = {"event_weights": WEIGHTS} if columns.get("event_type") else {}  # needs the types
+    rules = {**weights, "max_events_per_user": 6, **kwargs.pop("rules", {})}
+    ds = EventLog(str(path), columns, rules=rules, **kwargs)
     ds.data = ds.load()
     return ds
 
@@ -186,7 +188,8 @@ def test_other_formats(tmp_path, fmt):
             "user_id,item_id,ts,d\nu,a,1,5\nu,b,2,-3\n",
             {**COLUMNS, "event_type": None, "dwell": "d"},
             DataFormatError,
-            "row 2 (line 3), column 'd': dwell must be a non-negative number of seconds, got -3",
+            "row 2 (line 3), column 'd': dwell must be a finite non-negative number of seconds, "
+            "got -3",
         ),
         (
             "user_id,item_id,ts,d\nu,a,1,5\nu,b,2,\n",

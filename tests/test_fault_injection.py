@@ -81,7 +81,7 @@ def points(trials) -> list[tuple]:
     return [tuple(sorted(t.params.items())) for t in trials]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_a_training_run_killed_anywhere_leaves_no_partial_file(seed, tmp_path):
     """Killed while it trains, checkpoints every epoch, tests or writes its outputs."""
     delay = random.Random(seed).uniform(4.0, 9.0)
@@ -111,15 +111,29 @@ def test_a_sweep_killed_twice_and_resumed_at_once_finishes_exactly(seed, tmp_pat
 
 
 def test_two_sweeps_at_once_on_one_study_draw_distinct_points(tmp_path):
-    first = subprocess.Popen(SWEEP, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
+    n = 8
+    sweep = [*SWEEP[:2], f"hparams_search.n_trials={n}", *SWEEP[3:]]
+    first = subprocess.Popen(sweep, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(4)  # the first has created the study
-    second = subprocess.run(SWEEP, cwd=tmp_path, env=ENV, capture_output=True, text=True,
+    deadline = time.time() + 120
+    while not started(tmp_path) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.1)  # the first has created the study and started a trial
+    second = subprocess.run(sweep, cwd=tmp_path, env=ENV, capture_output=True, text=True,
                             timeout=600)  # fmt: skip
     assert first.wait(timeout=600) == 0, first.stderr.read()[-3000:]
     assert second.returncode == 0, second.stderr[-3000:]
     done = finished(study_of(tmp_path))
-    assert N_TRIALS <= len(done) <= N_TRIALS + 1  # each stops once finished + running reach n
+    assert n <= len(done) <= n + 1  # each stops once finished + running trials reach n
     pids = {t.user_attrs[PROCESS_ATTR]["pid"] for t in done}
     assert len(pids) == 2  # both took trials
     assert len(set(points(done))) == len(done)
+
+
+def started(cwd) -> bool:
+    """Whether the study has a trial yet (read-only, as ``finished_count``)."""
+    path = cwd / "logs" / "sweeps" / "synthetic_als" / "study.db"
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False

@@ -21,7 +21,7 @@ from recsys.files import write_atomically
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: ids read as ids (integers or strings, never floats); notes
 PARTS = ("train", "val", "test", "fold_in", "test_candidates")
 
 
@@ -41,11 +41,14 @@ def _ids(ids: np.ndarray) -> np.ndarray:
     return np.asarray(ids.astype(str)) if ids.dtype == object else ids
 
 
-def save(path: Path, split: Split, summary: dict[str, float]) -> None:
+def save(path: Path, split: Split, summary: dict[str, float], notes: dict | None = None) -> None:
+    """Write the split, its summary and ``notes`` (JSON: e.g. the event log's drop report,
+    shown again on every cache hit) to ``path``, atomically."""
     arrays: dict[str, np.ndarray] = {
         "user_ids": _ids(split.train.user_ids),
         "item_ids": _ids(split.train.item_ids),
         "summary": np.array(json.dumps(summary)),
+        "notes": np.array(json.dumps(notes or {})),
     }
     for name in PARTS:
         part = getattr(split, name)
@@ -67,11 +70,11 @@ def save(path: Path, split: Split, summary: dict[str, float]) -> None:
     write_atomically(path, write)
 
 
-def save_or_warn(path: Path, split: Split, summary: dict[str, float]) -> bool:
+def save_or_warn(path: Path, split: Split, summary: dict[str, float], notes: dict) -> bool:
     """``save``, best-effort: the cache only saves time, so a folder that cannot be written
     (read-only, full, not a folder) gives a warning and the run goes on. True if saved."""
     try:
-        save(path, split, summary)
+        save(path, split, summary, notes)
     except OSError as e:
         log.warning("the data cache could not be written to %s (%s); going on without it "
                     "(set RECSYS_CACHE_DIR, or data_cache=false)", path, e)  # fmt: skip
@@ -79,8 +82,8 @@ def save_or_warn(path: Path, split: Split, summary: dict[str, float]) -> bool:
     return True
 
 
-def load(path: Path) -> tuple[Split, dict[str, float]] | None:
-    """The cached split and summary, or None when absent or unreadable."""
+def load(path: Path) -> tuple[Split, dict[str, float], dict] | None:
+    """The cached split, summary and notes, or None when absent or unreadable."""
     if not path.is_file():
         return None
     try:
@@ -99,7 +102,7 @@ def load(path: Path) -> tuple[Split, dict[str, float]] | None:
             feats = {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
             ts = z.get(f"{name}.timestamps")
             parts[name] = Interactions(m, users, items, ts, feats)
-        return Split(**parts), json.loads(str(z["summary"]))
+        return Split(**parts), json.loads(str(z["summary"])), json.loads(str(z["notes"]))
     except (OSError, ValueError, KeyError) as e:
         log.warning("ignoring unreadable data cache %s (%s)", path, e)
         return None

@@ -3,6 +3,7 @@ evaluation batches."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from recsys.data import cache
 from recsys.data.confidence import Confidence
 from recsys.data.content import texts_for
+from recsys.data.events import EventReport
 from recsys.data.filters import NoFilter
 from recsys.data.interactions import Interactions, row_entries
 from recsys.data.item_times import publication_times
@@ -191,14 +193,16 @@ class RecsysDataModule(L.LightningDataModule):
         start = time.perf_counter()
         cached = cache.load(self.cache_path) if self.cache_path else None
         if cached is not None:
-            self.split, self.summary = cached
+            self.split, self.summary, notes = cached
             self.cache_hit = True
             log.info("data from cache %s", self.cache_path)
+            if notes.get("report"):  # what reading the log dropped: shown on every run
+                EventReport.from_dict(notes["report"]).log(notes.get("source", "data"))
         else:
             self.split, data = self._build()
             self.summary = summarize(data)
             if self.cache_path:
-                cache.save_or_warn(self.cache_path, self.split, self.summary)
+                cache.save_or_warn(self.cache_path, self.split, self.summary, self._notes())
         log.info("data ready in %.2f s", time.perf_counter() - start)
         train = self.split.train
         self.training_data = TrainingData.from_interactions(
@@ -215,6 +219,14 @@ class RecsysDataModule(L.LightningDataModule):
             self.fold_in_confidence = self.confidence.matrix(self.split.fold_in)
         log.info("data summary:\n%s", self.summary_text())
         self._log_eval_users()
+
+    def _notes(self) -> dict:
+        """What the cache keeps beside the split: the dataset's drop report, if it has one."""
+        report = getattr(self.dataset, "report", None)
+        if not isinstance(report, EventReport):
+            return {}
+        source = str(getattr(self.dataset, "path", getattr(self.dataset, "name", "data")))
+        return {"report": dataclasses.asdict(report), "source": source}
 
     def _build(self) -> tuple[Split, Interactions]:
         name = getattr(self.dataset, "name", type(self.dataset).__name__)

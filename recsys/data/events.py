@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ def read_events(
     columns: Mapping[str, str | None],
     fmt: str | None = None,
     timestamp_unit: str = "s",
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a CSV/TSV, Parquet or JSON-lines event log and validate it.
 
@@ -55,12 +56,22 @@ def read_events(
         fmt: ``csv``, ``tsv``, ``parquet`` or ``jsonl``; None infers it from the suffix.
         timestamp_unit: unit of numeric timestamps (``s``, ``ms``, ``us``, ``ns``); string
             timestamps are parsed as ISO 8601 (a time zone is respected, none means UTC).
+        encoding: the text encoding of CSV, TSV and JSON-lines files.
 
-    Raises DataFormatError naming the file, the row and the column for: a missing required
-    column, an empty file, a missing user or item, an unparseable timestamp, a negative or
-    missing dwell.
+    Ids (user, item, session) are read as ids: integers where every one is a plain integer
+    that fits int64, else strings; never floats (which would merge ids beyond 2^53).
+
+    Raises DataFormatError naming the file, the row (and line) and the column for: a missing
+    required column, an empty file, a missing user or item, a list or other non-id value, an
+    unparseable, negative or out-of-range timestamp (with the unit the values look like), a
+    negative, infinite or missing dwell, a value beyond float32; undecodable bytes (with the
+    line and the encoding to set); quoting that joined several lines into one row.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataNotFoundError(
+            f"{path} is a folder, not an event log file: give data.path the file inside it"
+        )
     if not path.is_file():
         raise DataNotFoundError(
             f"event log {path} does not exist; check data.path (and RECSYS_DATA_DIR)"
@@ -73,15 +84,23 @@ def read_events(
         )
     if path.stat().st_size == 0:
         raise EmptyDataError(f"{path}: the file is empty (no header, no events)")
+    ids = [columns[r] for r in ("user", "item", "session") if columns.get(r) is not None]
     try:
         if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", low_memory=False)
+            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", low_memory=False,
+                                dtype={c: str for c in ids}, encoding=encoding)  # fmt: skip
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_json(path, lines=True, dtype=False)
+            frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+    except UnicodeDecodeError:
+        raise DataFormatError(_undecodable(path, encoding)) from None
+    except LookupError:
+        raise RecsysError(f"data.encoding={encoding!r} is not a known text encoding") from None
     except (ValueError, pd.errors.ParserError, OSError) as e:
         raise DataFormatError(f"{path}: cannot be read as {fmt}: {e}") from e
+    if fmt in ("csv", "tsv"):
+        _check_rows_are_lines(path, len(frame), encoding)
 
     wanted = {k: v for k, v in columns.items() if v is not None}
     unknown = set(wanted) - set(REQUIRED) - set(OPTIONAL)
@@ -106,6 +125,9 @@ def read_events(
         if bad.any():
             r = int(out["row"].to_numpy()[bad][0])
             raise DataFormatError(f"{_where(path, r, wanted[role], fmt)}: the {role} is missing")
+    for role in ("user", "item", "session"):
+        if role in out:
+            out[role] = _as_ids(out[role], lambda i, r=role: _where(path, i + 1, wanted[r], fmt))
     out["timestamp"] = _parse_times(out, path, wanted["timestamp"], fmt, timestamp_unit)
     if "dwell" in out:
         dwell = pd.to_numeric(out["dwell"], errors="coerce").to_numpy(dtype=np.float64)
@@ -135,12 +157,107 @@ def read_events(
     return out
 
 
+TIME_UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+LATEST = 4.1e9  # unix seconds of 2100: later times are taken for a unit mistake
+EARLIEST = 1e8  # unix seconds of 1973: a log whose every time is earlier may have the wrong unit
+
+
+def _check_time_range(numeric: pd.Series, unit: str, where, raw: pd.Series) -> None:
+    """DataFormatError for a negative numeric timestamp, or one after 2100 in ``unit`` (with
+    the unit its value looks like); a warning when every time is before 1973 and would be
+    unix time in another unit."""
+    values = numeric.to_numpy(dtype=np.float64)
+    seconds = values / TIME_UNITS.get(unit, 1.0)
+    negative = np.flatnonzero(seconds < 0)
+    if len(negative):
+        i = int(negative[0])
+        raise DataFormatError(
+            f"{where(i)}: negative timestamp {_show(raw.iloc[i])}: event times are unix time "
+            f"(since 1970) in data.timestamp_unit={unit!r}"
+        )
+    if len(values) and seconds.max() < EARLIEST:  # relative times are legitimate: a warning
+        i = int(np.argmax(values))
+        fits = [u for u, f in TIME_UNITS.items() if EARLIEST <= values[i] / f <= LATEST]
+        if fits and fits[0] != unit:
+            log.warning(
+                "%s: every timestamp read in %r is before 1973; if they are unix time in %r, "
+                "set data.timestamp_unit=%s", where(i), unit, fits[0], fits[0],
+            )  # fmt: skip
+    late = np.flatnonzero(seconds > LATEST)
+    if len(late):
+        i = int(late[0])
+        fits = [u for u, f in TIME_UNITS.items() if EARLIEST <= values[i] / f <= LATEST]
+        hint = f"; it looks like {fits[0]!r}: set data.timestamp_unit={fits[0]}" if fits else ""
+        raise DataFormatError(
+            f"{where(i)}: timestamp {_show(raw.iloc[i])} read in {unit!r} is after the year "
+            f"2100{hint}"
+        )
+
+
+def _as_ids(series: pd.Series, where) -> pd.Series:
+    """An id column as ids: int64 where every value is a plain integer (no leading zeros)
+    that fits int64, else strings; never floats, which merge ids beyond 2^53. DataFormatError
+    for a list, a mapping, a fraction or another value that is no id."""
+    if pd.api.types.is_signed_integer_dtype(series):
+        return series.astype(np.int64)
+    if pd.api.types.is_unsigned_integer_dtype(series):
+        return series.astype(np.int64) if series.max() < 2**63 else series.astype(str)
+    if pd.api.types.is_float_dtype(series):  # e.g. Parquet: exact only for whole values < 2^53
+        whole = (series == np.round(series)) & (series.abs() < 2**53)
+        if not whole.all():
+            i = int(np.flatnonzero(~whole.to_numpy())[0])
+            raise DataFormatError(f"{where(i)}: {_show(series.iloc[i])} is not an id")
+        return series.astype(np.int64)
+    values = series.to_numpy(dtype=object)
+    odd = [i for i, v in enumerate(values) if isinstance(v, list | tuple | dict | set | np.ndarray)]
+    if odd:
+        raise DataFormatError(f"{where(odd[0])}: {_show(values[odd[0]])} is not an id")
+    text = series.astype(str)
+    if text.str.fullmatch(r"-?(0|[1-9][0-9]{0,18})").all():
+        as_int = pd.to_numeric(text)
+        if pd.api.types.is_signed_integer_dtype(as_int):  # beyond int64 it is unsigned
+            return as_int.astype(np.int64)
+    return text
+
+
+def _undecodable(path: Path, encoding: str) -> str:
+    """The message for a file that is not valid ``encoding``: its first bad line and byte."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as e:
+                byte = line[e.start : e.start + 1].hex()
+                return (
+                    f"{path}, line {number}: byte 0x{byte} is not valid {encoding}; give the "
+                    "file's encoding as data.encoding (e.g. latin-1 or cp1252)"
+                )
+    return f"{path}: not valid {encoding}; give the file's encoding as data.encoding"
+
+
+def _check_rows_are_lines(path: Path, rows: int, encoding: str) -> None:
+    """DataFormatError when a CSV/TSV gave fewer rows than it has non-blank lines after the
+    header: a quote (") left open joins the lines after it into one field."""
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        lines = [line for line in f.read().splitlines()[1:]]
+    if rows == sum(1 for line in lines if line.strip()):
+        return
+    for number, line in enumerate(lines, start=2):
+        if line.count('"') % 2:
+            raise DataFormatError(
+                f'{path}, line {number}: an unbalanced quote (") makes the reader join the '
+                f"lines after it into one field ({rows:,} rows read from "
+                f"{sum(1 for x in lines if x.strip()):,} lines): fix the quoting of that line"
+            )
+
+
 def _parse_times(frame: pd.DataFrame, path: Path, column: str, fmt: str, unit: str) -> np.ndarray:
     raw = frame["timestamp"]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw if raw.dt.tz is not None else raw.dt.tz_localize("UTC")
     else:
         numeric = pd.to_numeric(raw, errors="coerce")
+        _check_time_range(numeric, unit, lambda i: _where(path, i + 1, column, fmt), raw)
         parsed = pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
         text = numeric.isna() & raw.notna()
         if text.any():  # ISO 8601 strings (numbers and strings may even be mixed)
@@ -205,6 +322,12 @@ class EventReport:
     pairs: int = 0
     zero_strength_pairs: int = 0
 
+    @classmethod
+    def from_dict(cls, values: dict) -> EventReport:
+        """The report ``dataclasses.asdict`` gave (e.g. kept with a cache entry)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
     def log(self, source: str) -> None:
         kept = self.events_read - sum(self.dropped.values())
         log.info(
@@ -236,12 +359,19 @@ def sort_into_sessions(ev: pd.DataFrame, session_gap: float) -> tuple[pd.DataFra
     ev = ev.sort_values([*keys, *(["row"] if "row" in ev else [])], kind="stable")
     ev = ev.reset_index(drop=True)
     t = ev["timestamp"].to_numpy()
-    new = (ev["user"] != ev["user"].shift()).to_numpy()
+    new = _changes(ev["user"].to_numpy())  # ids compared as ids: shift() would make floats
     if "session" in ev:
-        new = new | (ev["session"] != ev["session"].shift()).to_numpy()
+        new = new | _changes(ev["session"].to_numpy())
     else:
         new = new | (np.diff(t, prepend=t[0] if len(t) else 0) > session_gap)
     return ev, new
+
+
+def _changes(values: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: True where a value differs from the one before it (and at 0)."""
+    out = np.ones(len(values), dtype=bool)
+    out[1:] = values[1:] != values[:-1]
+    return out
 
 
 def inferred_dwell(t: np.ndarray, new_session: np.ndarray) -> np.ndarray:
@@ -278,6 +408,11 @@ def events_to_interactions(
         ev = ev[~bots]
 
     has_types = "event_type" in ev
+    if rules.event_weights is not None and not has_types:
+        raise RecsysError(
+            f"{source}: data.rules.event_weights weighs event types, but no event-type column "
+            "is mapped: set data.columns.event_type (or drop event_weights)"
+        )
     if rules.event_weights is not None and has_types:
         known = ev["event_type"].isin(list(rules.event_weights))
         if not known.all():

@@ -19,6 +19,7 @@ class EventLog:
             when absent).
         format: ``csv``, ``tsv``, ``parquet`` or ``jsonl``; null infers it from the suffix.
         timestamp_unit: unit of numeric timestamps (``s``, ``ms``, ...).
+        encoding: the file's text encoding (CSV, TSV, JSON lines).
         rules: ``EventRules`` arguments (sessions, bounces, event weights, bots, strength).
     """
 
@@ -31,11 +32,13 @@ class EventLog:
         format: str | None = None,  # noqa: A002 - the config's word
         timestamp_unit: str = "s",
         rules: Mapping | None = None,
+        encoding: str = "utf-8",
     ) -> None:
         self.path = Path(path)
         self.columns = dict(columns)
         self.format = format
         self.timestamp_unit = timestamp_unit
+        self.encoding = encoding
         self.rules = EventRules(**dict(rules or {}))
         self.report: EventReport | None = None
 
@@ -44,7 +47,7 @@ class EventLog:
 
     def events(self):
         """The validated event log (``recsys.data.events.read_events``), a DataFrame."""
-        return read_events(self.path, self.columns, self.format, self.timestamp_unit)
+        return read_events(self.path, self.columns, self.format, self.timestamp_unit, self.encoding)
 
     def load(self) -> Interactions:
         data, self.report = events_to_interactions(self.events(), self.rules, str(self.path))
