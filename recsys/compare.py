@@ -7,11 +7,15 @@ baseline). Users are matched by id; only users present in every run are compared
 A run is named by its folder, or by a label: ``NAME=DIR``. A ``recsys-sweep`` folder (with
 ``study.db``) stands for its best trial. Another directory without
 ``per_user_metrics.parquet`` whose subdirectories have one (a multirun, e.g. one run per
-seed) counts as one run: its per-user metrics are averaged per user over its runs."""
+seed) counts as one run: its per-user metrics are averaged per user over its runs.
+
+Runs must have been evaluated on the same data and split (the data fingerprint stored in
+their parquet); ``--allow-different-data`` compares the users that runs on other data share."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -82,6 +86,24 @@ def best_trial_dir(sweep_dir: Path) -> Path:
     return run_dir
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """One ``per_user_metrics.parquet``, indexed by user; its ``attrs["data"]`` the data
+    fingerprint it was evaluated on (canonical JSON; None for files written before it)."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file is the user's input
+        raise RecsysError(
+            f"{path} is not a readable per-user table ({type(e).__name__}: {e}); "
+            "run recsys-eval on the run's checkpoint to write it again"
+        ) from None
+    if "user" not in frame.columns:
+        raise RecsysError(f"{path} has no 'user' column: not written by recsys-train/recsys-eval")
+    fingerprint = frame.attrs.get("data_fingerprint")
+    frame = frame.set_index("user")
+    frame.attrs = {"data": None if fingerprint is None else json.dumps(fingerprint, sort_keys=True)}
+    return frame
+
+
 def _per_user(folder: Path) -> pd.DataFrame:
     """One run's per-user metrics, the best trial's of a sweep, or the per-user mean over the
     runs in its subfolders."""
@@ -89,18 +111,44 @@ def _per_user(folder: Path) -> pd.DataFrame:
         folder = best_trial_dir(folder)
     path = folder / "per_user_metrics.parquet"
     if path.is_file():
-        return pd.read_parquet(path).set_index("user")
+        return _read(path)
     inner = sorted(folder.glob("*/per_user_metrics.parquet"))
     if not inner:
         raise RecsysError(
             f"{path} does not exist, nor does any {folder}/*/per_user_metrics.parquet: pass "
             "run directories written by recsys-train or recsys-eval (or a multirun folder)"
         )
-    frames = [pd.read_parquet(p).set_index("user") for p in inner]
+    frames = [_read(p) for p in inner]
     users = set(frames[0].index)
     if any(set(f.index) != users for f in frames):
         raise RecsysError(f"the runs under {folder} evaluated different users")
-    return pd.concat(frames).groupby(level=0).mean()
+    data = [f.attrs["data"] for f in frames]
+    mean = pd.concat(frames).groupby(level=0).mean()
+    mean.attrs = {"data": None if None in data else json.dumps(sorted(data))}
+    return mean
+
+
+def check_same_data(runs: dict[str, pd.DataFrame]) -> None:
+    """RecsysError unless every run was evaluated on the same data and split (their data
+    fingerprints; a multirun folder's is the set of its runs'): per-user differences between
+    runs on other data pair unrelated users. Runs written before fingerprints are not
+    checked (a warning)."""
+    data = {name: frame.attrs.get("data") for name, frame in runs.items()}
+    unknown = [name for name, d in data.items() if d is None]
+    if unknown:
+        print(f"warning: {', '.join(unknown)} hold no data fingerprint (written by an earlier "
+              "recsys): not checked for being on the same data", file=sys.stderr)  # fmt: skip
+    groups: dict[str, list[str]] = {}
+    for name, d in data.items():
+        if d is not None:
+            groups.setdefault(d, []).append(name)
+    if len(groups) > 1:
+        shown = "; ".join(", ".join(names) for names in groups.values())
+        raise RecsysError(
+            f"the runs were evaluated on different data or splits ({shown}): their per-user "
+            "metrics cannot be paired; compare runs of the same data, filter, split and seed, "
+            "or give --allow-different-data to compare the users they share anyway"
+        )
 
 
 def compare(
@@ -197,6 +245,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     ap.add_argument(
+        "--allow-different-data",
+        action="store_true",
+        help="compare runs evaluated on different data or splits (by default refused)",
+    )
+    ap.add_argument(
         "--history",
         help="only users with this many training interactions: N, LO-HI or LO+ (e.g. 0-2, 3+)",
     )
@@ -230,6 +283,8 @@ def history_filter(runs: dict[str, pd.DataFrame], spec: str) -> dict[str, pd.Dat
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     runs = load_runs(args.runs)
+    if not args.allow_different_data:
+        check_same_data(runs)
     names = list(runs)
     baseline = names[0]
     if args.baseline:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from recsys.cli import user_errors
+from recsys.cli import hydra_app, user_errors
 from recsys.config import CONFIG_DIR
 from recsys.runs.evaluate import evaluate
 
 
+@hydra_app
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @user_errors
 def main(cfg: DictConfig) -> None:

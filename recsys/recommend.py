@@ -9,7 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from recsys.cli import user_errors
+from recsys.cli import hydra_app, user_errors
 from recsys.config import CONFIG_DIR
 from recsys.errors import RecsysError
 from recsys.files import write_text
@@ -21,6 +21,7 @@ def _listed(value) -> list:
     return list(value) if isinstance(value, ListConfig | list) else [value]
 
 
+@hydra_app
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="recommend")
 @user_errors
 def main(cfg: DictConfig) -> None:

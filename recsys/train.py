@@ -8,13 +8,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from recsys.cli import user_errors
+from recsys.cli import hydra_app, user_errors
 from recsys.config import CONFIG_DIR
 from recsys.runs.fit import train
 
 log = logging.getLogger(__name__)
 
 
+@hydra_app
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @user_errors
 def main(cfg: DictConfig) -> float | None:

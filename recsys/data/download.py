@@ -20,6 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys.cli import user_errors
 from recsys.errors import RecsysError
 
 BASE_URL = "https://files.grouplens.org/datasets"
@@ -146,6 +147,7 @@ def _fetch(url: str, dest: Path, algo: str, timeout: float, progress) -> str:
     return h.hexdigest()
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="recsys-data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,11 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, src in sorted(SOURCES.items()):
             print(f"{name:16} {url_of(src)}  ({src.terms})")
         return
-    try:
-        download(args.name, args.data_dir, force=args.force)
-    except RecsysError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    download(args.name, args.data_dir, force=args.force)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,12 @@ def check_adjustment(beta: float | None, has_propensity: bool) -> None:
         )
 
 
+def check_seed(seed) -> None:
+    """ConfigError unless ``seed`` is an integer."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+
+
 def check_trainer(trainer: DictConfig) -> None:
     """ConfigError for a trainer that would train nothing (``max_epochs=0``, ``max_steps=0``)."""
     for key in ("max_epochs", "max_steps"):

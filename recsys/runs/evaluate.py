@@ -101,4 +101,5 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         dm.user_ids,
         data.user_counts(),
         cfg.paths.output_dir,
+        dm.fingerprint,
     )

@@ -13,7 +13,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from recsys.config import data_config
 from recsys.data.datamodule import RecsysDataModule
 from recsys.registry import trusting
-from recsys.runs.checks import check_adjustment, check_optimized_metric, check_trainer
+from recsys.runs.checks import (
+    check_adjustment,
+    check_optimized_metric,
+    check_seed,
+    check_trainer,
+)
 from recsys.runs.outputs import write_outputs
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,7 @@ def train(
     ``metrics.json`` and ``per_user_metrics.parquet`` (Hydra writes ``.hydra/``).
     Settings that cannot work together raise ConfigError before any training.
     """
+    check_seed(cfg.seed)
     check_trainer(cfg.trainer)
     evaluator = hydra.utils.instantiate(cfg.evaluator)
     check_optimized_metric(cfg.get("optimized_metric"), evaluator)
@@ -69,8 +75,9 @@ def train(
     metrics = model.metrics["test"]
     if trainer.is_global_zero:  # other processes of trainer=ddp hold the same metrics
         write_outputs(
-            metrics, model.per_user["test"], dm.user_ids, data.user_counts(), cfg.paths.output_dir
-        )
+            metrics, model.per_user["test"], dm.user_ids, data.user_counts(),
+            cfg.paths.output_dir, dm.fingerprint,
+        )  # fmt: skip
 
     for lg in trainer.loggers:
         lg.log_hyperparams(hparams_of(cfg), metrics=metrics)

@@ -37,10 +37,13 @@ def write_outputs(
     user_ids: np.ndarray,
     n_train: np.ndarray,
     output_dir: str | Path,
+    fingerprint: dict | None = None,
 ) -> dict[str, float]:
     """Write ``metrics.json`` and ``per_user_metrics.parquet`` into ``output_dir``: per
     evaluated user (``per_user["user"]``, row indices) the external id, the training
-    interactions ``n_train``, the test items ``n_test`` and every metric. Returns ``metrics``."""
+    interactions ``n_train``, the test items ``n_test`` and every metric; the parquet's
+    metadata (``DataFrame.attrs["data_fingerprint"]``) holds the data's ``fingerprint``, which
+    ``recsys-compare`` checks. Returns ``metrics``."""
     output_dir = Path(output_dir)
     write_text(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     per_user = dict(per_user)
@@ -48,6 +51,7 @@ def write_outputs(
     frame = pd.DataFrame(
         {"user": np.asarray(user_ids)[users], "n_train": np.asarray(n_train)[users], **per_user}
     )
+    frame.attrs["data_fingerprint"] = fingerprint
     write_atomically(
         output_dir / "per_user_metrics.parquet", lambda tmp: frame.to_parquet(tmp, index=False)
     )
