@@ -32,7 +32,7 @@ from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
 from recsys.files import write_atomically, write_text
-from recsys.runs.trials import PROCESS_ATTR, TrialSeededSampler, fail_dead_trials, this_process
+from recsys.runs.trials import TrialSeededSampler, fail_dead_trials
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,6 @@ def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) ->
     ]
 
     def objective(trial: optuna.trial.Trial) -> float:
-        trial.set_user_attr(PROCESS_ATTR, this_process())  # a resume knows if it died
         params = {name: suggest(trial, name, spec) for name, spec in search.params.items()}
         run_dir = sweep_dir / f"trial_{trial.number:03d}"
         trial.set_user_attr("run_dir", str(run_dir))

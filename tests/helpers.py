@@ -66,3 +66,41 @@ def assert_no_partial_file(folder: Path) -> None:
             json.loads(f.read_text())
         elif f.suffix == ".parquet":
             pd.read_parquet(f)
+
+
+def run_main(script: str, args: list[str], capsys) -> tuple[int, str, str]:
+    """A console script's ``main`` run in this process on ``args`` (as its entry point runs it,
+    without starting Python again): ``(exit status, stderr, stdout)``; ``capsys`` is pytest's."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from recsys import compare, eval, recommend, replay, sweep, train  # noqa: A004
+    from recsys.data import download
+
+    mains = {
+        "recsys-train": train.main,
+        "recsys-eval": eval.main,
+        "recsys-recommend": recommend.main,
+        "recsys-replay": replay.main,
+        "recsys-sweep": sweep.main,
+        "recsys-compare": compare.main,
+        "recsys-data": download.main,
+    }
+    GlobalHydra.instance().clear()
+    capsys.readouterr()  # what came before is not this script's
+    argv = sys.argv
+    sys.argv = [script, *args]
+    try:
+        mains[script](*([args] if script in ("recsys-compare", "recsys-data") else []))
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    captured = capsys.readouterr()
+    return code, captured.err, captured.out
+
+
+def one_line(code: int, err: str) -> str:
+    """``one_line_error`` for ``run_main``'s result."""
+    return one_line_error(subprocess.CompletedProcess([], code, "", err))

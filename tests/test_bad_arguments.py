@@ -1,30 +1,16 @@
 """Every console script on a table of bad arguments: exit status 2, no traceback, the offending
-name in the message. Run in process (the scripts' own ``main``, with ``sys.argv``), which is
+name in the message. Run in process (``helpers.run_main``: the scripts' own ``main``), which is
 what their console entry points call; ``tests/test_cli.py`` runs a few as real processes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import SMALL_DATA, compose_config
-from hydra.core.global_hydra import GlobalHydra
+from helpers import SMALL_DATA, compose_config, run_main
 
-from recsys import compare, eval, recommend, replay, sweep, train  # noqa: A004
-from recsys.data import download
 from recsys.runs.fit import train as train_run
-
-MAINS = {
-    "recsys-train": train.main,
-    "recsys-eval": eval.main,
-    "recsys-recommend": recommend.main,
-    "recsys-replay": replay.main,
-    "recsys-sweep": sweep.main,
-    "recsys-compare": compare.main,
-    "recsys-data": download.main,
-}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +58,7 @@ BAD = [  # (script, arguments, what the one line must name); {x} is filled from 
     ("recsys-recommend", ["ckpt_path={ckpt}"], "users="),
     ("recsys-recommend", ["ckpt_path={ckpt}", "users=[1]", "k=0"], "k must be"),
     ("recsys-recommend", ["ckpt_path={ckpt}", "users=[999999]"], "999999"),
+    ("recsys-recommend", ["ckpt_path={ckpt}", "history=[3,123456]"], "unknown item id(s) 123456"),
     ("recsys-recommend", ["ckpt_path={ckpt}", "history=[1]", "features=5"], "features"),
     ("recsys-recommend", ["ckpt_path={ckpt}", "history=[1,2]", "strengths=[1]"], "strengths"),
     (
@@ -96,28 +83,12 @@ BAD = [  # (script, arguments, what the one line must name); {x} is filled from 
 ]
 
 
-def run_main(script: str, args: list[str], capsys) -> tuple[int, str]:
-    """``script``'s main on ``args`` in this process: (exit status, stderr)."""
-    GlobalHydra.instance().clear()
-    argv = sys.argv
-    sys.argv = [script, *args]
-    try:
-        MAINS[script](*([args] if script in ("recsys-compare", "recsys-data") else []))
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = argv
-        GlobalHydra.instance().clear()
-    return code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("script, args, name", BAD, ids=[f"{s} {' '.join(a)}" for s, a, _ in BAD])
 def test_bad_arguments_are_one_clear_line(script, args, name, made, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path / "data"))
     args = [a.format(**made) for a in args]
-    code, err = run_main(script, args, capsys)
+    code, err, _ = run_main(script, args, capsys)
     assert code == 2, err[-2000:]
     assert "Traceback" not in err, err[-3000:]
     assert name.format(**made) in err, err[-2000:]
@@ -126,7 +97,7 @@ def test_bad_arguments_are_one_clear_line(script, args, name, made, tmp_path, mo
 
 def test_compare_on_different_data_runs_when_told(made, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    code, err = run_main("recsys-compare", [made["a"], made["b"], "--allow-different-data"],
+    code, err, _ = run_main("recsys-compare", [made["a"], made["b"], "--allow-different-data"],
                          capsys)  # fmt: skip
     assert code == 0, err
     frame = pd.read_parquet(Path(made["a"]) / "per_user_metrics.parquet")

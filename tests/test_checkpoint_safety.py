@@ -7,7 +7,7 @@ from __future__ import annotations
 import hydra
 import pytest
 import torch
-from helpers import SMALL_DATA, compose_config, one_line_error, run_cli
+from helpers import SMALL_DATA, compose_config, one_line, run_main
 
 from recsys.errors import CheckpointError, UntrustedClassError
 from recsys.models.checkpoint import load_model
@@ -27,6 +27,13 @@ def trained(tmp_path_factory):
     return out, path
 
 
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """A console script run in process, in ``tmp_path``: ``(exit status, stderr)``."""
+    monkeypatch.chdir(tmp_path)
+    return lambda script, *args: run_main(script, list(args), capsys)[:2]
+
+
 def crafted(trained, tmp_path, change) -> str:
     """A copy of the trained checkpoint with ``change(ckpt)`` applied, saved in tmp_path."""
     _, path = trained
@@ -37,16 +44,16 @@ def crafted(trained, tmp_path, change) -> str:
     return str(out)
 
 
-@pytest.mark.slow
-def test_a_class_outside_the_trusted_set_is_refused(trained, tmp_path):
+def test_a_class_outside_the_trusted_set_is_refused(trained, tmp_path, cli):
+
     def to_popen(ckpt):
         ckpt["recsys"]["model_class"] = "subprocess.Popen"
 
     path = crafted(trained, tmp_path, to_popen)
     with pytest.raises(UntrustedClassError, match="subprocess.Popen"):
         load_model(path)
-    proc = run_cli("recsys-recommend", f"ckpt_path={path}", "users=[1]", cwd=tmp_path)
-    assert "model class 'subprocess.Popen' is refused" in one_line_error(proc)
+    line = one_line(*cli("recsys-recommend", f"ckpt_path={path}", "users=[1]"))
+    assert "model class 'subprocess.Popen' is refused" in line
 
 
 def test_imported_names_and_functions_inside_recsys_are_refused_too():
@@ -61,8 +68,7 @@ def test_imported_names_and_functions_inside_recsys_are_refused_too():
         assert resolve_class("collections.OrderedDict").__name__ == "OrderedDict"
 
 
-@pytest.mark.slow
-def test_a_stored_config_that_would_write_a_file_runs_nothing(trained, tmp_path):
+def test_a_stored_config_that_would_write_a_file_runs_nothing(trained, tmp_path, cli):
     target = tmp_path / "written-by-the-checkpoint"
     _, source = trained
     spec = {"_target_": "shutil.copyfile", "src": str(source), "dst": str(target)}
@@ -76,13 +82,12 @@ def test_a_stored_config_that_would_write_a_file_runs_nothing(trained, tmp_path)
         ckpt["recsys"]["config"]["data"]["data"] = spec
 
     path = crafted(trained, tmp_path, with_spec)
-    proc = run_cli("recsys-eval", f"ckpt_path={path}", cwd=tmp_path)
-    assert "'shutil.copyfile' is refused" in one_line_error(proc)
+    line = one_line(*cli("recsys-eval", f"ckpt_path={path}"))
+    assert "'shutil.copyfile' is refused" in line
     assert not target.exists()
 
 
-@pytest.mark.slow
-def test_a_nested_model_spec_naming_a_process_spawner_runs_nothing(trained, tmp_path):
+def test_a_nested_model_spec_naming_a_process_spawner_runs_nothing(trained, tmp_path, cli):
     target = tmp_path / "touched-by-the-checkpoint"
 
     def to_hybrid(ckpt):
@@ -98,19 +103,19 @@ def test_a_nested_model_spec_naming_a_process_spawner_runs_nothing(trained, tmp_
         }
 
     path = crafted(trained, tmp_path, to_hybrid)
-    proc = run_cli("recsys-recommend", f"ckpt_path={path}", "users=[1]", cwd=tmp_path)
-    assert "'subprocess.Popen' is refused" in one_line_error(proc)
+    line = one_line(*cli("recsys-recommend", f"ckpt_path={path}", "users=[1]"))
+    assert "'subprocess.Popen' is refused" in line
     assert not target.exists()
 
 
-@pytest.mark.slow
-def test_a_stored_confidence_naming_another_class_is_refused(trained, tmp_path):
+def test_a_stored_confidence_naming_another_class_is_refused(trained, tmp_path, cli):
+
     def to_copy(ckpt):
         ckpt["recsys"]["confidence"]["class"] = "shutil.copyfile"
 
     path = crafted(trained, tmp_path, to_copy)
-    proc = run_cli("recsys-recommend", f"ckpt_path={path}", "history=[3,5]", cwd=tmp_path)
-    assert "confidence 'shutil.copyfile' is refused" in one_line_error(proc)
+    line = one_line(*cli("recsys-recommend", f"ckpt_path={path}", "history=[3,5]"))
+    assert "confidence 'shutil.copyfile' is refused" in line
 
 
 def test_lightnings_instantiator_is_not_followed(trained, tmp_path):
@@ -122,8 +127,7 @@ def test_lightnings_instantiator_is_not_followed(trained, tmp_path):
         load_model(path)
 
 
-@pytest.mark.slow
-def test_foreign_old_and_mismatched_files_are_one_line(trained, tmp_path):
+def test_foreign_old_and_mismatched_files_are_one_line(trained, tmp_path, cli):
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint\n")
     with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
@@ -146,5 +150,5 @@ def test_foreign_old_and_mismatched_files_are_one_line(trained, tmp_path):
 
     with pytest.raises(CheckpointError, match="EASE does not take"):
         load_model(crafted(trained, tmp_path, other_class))
-    proc = run_cli("recsys-recommend", f"ckpt_path={text}", "users=[1]", cwd=tmp_path)
-    assert "is not a readable checkpoint" in one_line_error(proc)
+    line = one_line(*cli("recsys-recommend", f"ckpt_path={text}", "users=[1]"))
+    assert "is not a readable checkpoint" in line

@@ -3,17 +3,13 @@ not enough, the split's contents must match its fingerprint."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import compose_config, one_line_error, run_cli
+from helpers import compose_config, one_line, run_main
 
 from recsys.data.datamodule import RecsysDataModule
 from recsys.runs.fit import train
-
-pytestmark = pytest.mark.slow  # console scripts in subprocesses
 
 
 def write_log(path, seed: int = 0) -> pd.DataFrame:
@@ -49,21 +45,17 @@ def run(tmp_path_factory):
     return out, log_path, cfg
 
 
-def test_unchanged_data_reproduces_the_metrics_exactly(run, tmp_path):
+def test_unchanged_data_reproduces_the_metrics_exactly(run, tmp_path, monkeypatch, capsys):
     out, _, _ = run
-    ckpt = out / "checkpoints" / "last.ckpt"
-    proc = run_cli("recsys-eval", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    best = next((out / "checkpoints").glob("epoch_*.ckpt"))
-    again = run_cli("recsys-eval", f"ckpt_path={best}", f"hydra.run.dir={tmp_path / 'b'}",
-                    cwd=tmp_path)  # fmt: skip
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads((tmp_path / "b" / "metrics.json").read_text()) == json.loads(
-        (out / "metrics.json").read_text()
-    )
+    monkeypatch.chdir(tmp_path)
+    best = next((out / "checkpoints").glob("epoch_*.ckpt"))  # the one the run tested
+    code, err, _ = run_main("recsys-eval", [f"ckpt_path={best}", f"hydra.run.dir={tmp_path}"],
+                            capsys)  # fmt: skip
+    assert code == 0, err[-3000:]
+    assert (tmp_path / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
 
 
-def test_two_percent_of_the_training_pairs_removed_is_refused(run, tmp_path):
+def test_two_percent_of_the_training_pairs_removed_is_refused(run, tmp_path, monkeypatch, capsys):
     out, log_path, cfg = run
     dm = RecsysDataModule.from_config(cfg)
     train_part = dm.split.train.matrix.tocoo()
@@ -77,10 +69,10 @@ def test_two_percent_of_the_training_pairs_removed_is_refused(run, tmp_path):
     assert set(kept["reader"]) == set(log["reader"]) and set(kept["article"]) == set(log["article"])
     kept.to_csv(log_path, index=False)
     try:
+        monkeypatch.chdir(tmp_path)
         ckpt = out / "checkpoints" / "last.ckpt"
-        proc = run_cli("recsys-eval", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}",
-                       cwd=tmp_path)  # fmt: skip
-        line = one_line_error(proc)
+        args = [f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}"]
+        line = one_line(*run_main("recsys-eval", args, capsys)[:2])
         assert "differs from what" in line and "with the same ids" in line
         assert "train part" in line
         assert not (tmp_path / "metrics.json").exists()

@@ -10,14 +10,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import SMALL_DATA, compose_config, run_cli
+from helpers import SMALL_DATA, compose_config, run_main
 
 from recsys.data.datamodule import RecsysDataModule
 from recsys.models.checkpoint import load_model
 from recsys.runs.fit import train
 from recsys.serving import history_confidences
-
-pytestmark = pytest.mark.slow  # console scripts in subprocesses
 
 PUBLISHER = [
     "data=publisher_sim",
@@ -34,7 +32,7 @@ PUBLISHER = [
     [(SMALL_DATA, "bm25"), (SMALL_DATA, "tfidf"), (PUBLISHER, "dwell")],
     ids=["bm25", "tfidf", "dwell"],
 )
-def test_history_is_weighted_as_training_was(data, confidence, tmp_path):
+def test_history_is_weighted_as_training_was(data, confidence, tmp_path, capsys):
     cfg = compose_config(
         "train",
         [*data, f"confidence={confidence}", "trainer.max_epochs=2", "logger=[]"],
@@ -61,9 +59,9 @@ def test_history_is_weighted_as_training_was(data, confidence, tmp_path):
     if confidence == "dwell":
         dwell = ["null" if math.isnan(d) else repr(d) for d in features["dwell"]]
         args.append("features={dwell:[" + ",".join(dwell) + "]}")
-    proc = run_cli("recsys-recommend", *args, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.splitlines()[0])
+    code, err, out = run_main("recsys-recommend", args, capsys)
+    assert code == 0, err[-3000:]
+    got = json.loads(out.splitlines()[0])
 
     x = model.fold_in(torch.from_numpy(cols), torch.from_numpy(trained_conf))
     scores = (x @ model.item_factors.T).numpy()

@@ -40,18 +40,6 @@ def test_a_full_disk_ends_the_run_with_one_line_and_no_partial_file(tmp_path):
         assert_no_partial_file(small / "run")
 
 
-def test_a_full_cache_folder_only_warns(tmp_path):
-    with small_filesystem(tmp_path / "small", "200k") as small:
-        (small / "filler").write_bytes(bytes(190_000))  # the cache folder is nearly full
-        proc = run_cli("recsys-train", *SMALL_DATA, "trainer.max_epochs=1",
-                       cwd=tmp_path, env={"RECSYS_CACHE_DIR": str(small)})  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "the data cache could not be written" in proc.stderr + proc.stdout
-        assert [f.name for f in small.iterdir()] == ["filler"]  # nothing half-written left
-    (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
-    assert (run / "metrics.json").is_file()
-
-
 def test_an_unwritable_cache_folder_only_warns(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder\n")

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from helpers import SMALL_DATA, run_cli
 
+from recsys.errors import UntrustedClassError
+from recsys.models.checkpoint import load_model
+
 pytestmark = pytest.mark.slow  # pytest and console scripts in subprocesses
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -33,7 +36,7 @@ def guide_files() -> dict[str, str]:
     return files
 
 
-def test_the_readme_guide_gives_a_model_that_passes_the_contract(tmp_path):
+def test_the_readme_guide_gives_a_model_that_passes_the_contract(tmp_path, monkeypatch):
     files = guide_files()
     assert set(files) == {
         "my_models/weighted_popularity.py",
@@ -59,10 +62,10 @@ def test_the_readme_guide_gives_a_model_that_passes_the_contract(tmp_path):
     assert train.returncode == 0, train.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/ndcg@20"] > 0.1
     ckpt = "ckpt_path=run/checkpoints/last.ckpt"
-    refused = run_cli("recsys-recommend", ckpt, "users=[1]", cwd=tmp_path,
-                      env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
-    assert refused.returncode == 2 and "is refused" in refused.stderr
     served = run_cli("recsys-recommend", ckpt, "users=[1]", "trusted_packages=[my_models]",
                      cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
     assert served.returncode == 0, served.stderr[-3000:]
     assert len(json.loads(served.stdout)["items"]) == 10
+    monkeypatch.syspath_prepend(str(tmp_path))  # importable, yet not trusted unless told
+    with pytest.raises(UntrustedClassError, match="weighted_popularity.WeightedPopularity"):
+        load_model(tmp_path / "run" / "checkpoints" / "last.ckpt")

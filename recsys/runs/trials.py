@@ -25,7 +25,10 @@ class TrialSeededSampler(BaseSampler):
     extended or second concurrent sweep drew the points it had drawn before. Trial numbers are
     unique in a study, so here every trial has its own stream, and trial n of a sweep is drawn
     alike whenever the history before it is alike. Without a ``seed`` each trial's sampler is
-    seeded at random."""
+    seeded at random.
+
+    It also records, as soon as a trial exists (``before_trial``, before any sampling), the
+    process that runs it (``PROCESS_ATTR``), so that a resume can tell a dead trial at once."""
 
     def __init__(self, config: dict) -> None:
         self._config = dict(config)
@@ -49,6 +52,7 @@ class TrialSeededSampler(BaseSampler):
         return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study, trial) -> None:
+        study._storage.set_trial_user_attr(trial._trial_id, PROCESS_ATTR, this_process())
         self._for(trial).before_trial(study, trial)
 
     def after_trial(self, study, trial, state, values: Sequence[float] | None) -> None:
