@@ -154,6 +154,9 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
     """Create or load the study of ``cfg`` and run trials (in ``n_jobs`` processes) until
     ``n_trials`` have finished."""
     search = cfg.hparams_search
+    n_jobs = int(cfg.get("n_jobs", 1))
+    if n_jobs < 1:
+        raise RecsysError(f"n_jobs must be at least 1, got {n_jobs}")
     study = open_study(cfg)
     fail_dead_trials(study)  # killed on this machine: at once, not after the grace period
     with warnings.catch_warnings():
@@ -162,9 +165,6 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     log.info("study %s in %s: %d of %d trials finished", search.name, cfg.sweep_dir, done,
              search.n_trials)  # fmt: skip
-    n_jobs = int(cfg.get("n_jobs", 1))
-    if n_jobs < 1:
-        raise RecsysError(f"n_jobs must be at least 1, got {n_jobs}")
     if done < search.n_trials:
         if n_jobs == 1:
             optimize(cfg, study)

@@ -93,6 +93,7 @@ def test_bad_arguments_are_one_clear_line(script, args, name, made, tmp_path, mo
     assert "Traceback" not in err, err[-3000:]
     assert name.format(**made) in err, err[-2000:]
     assert not list(Path(tmp_path).glob("logs/*/runs/*/metrics.json"))
+    assert not list(Path(tmp_path).glob("logs/sweeps/*/study.db"))  # no study for a bad sweep
 
 
 def test_compare_on_different_data_runs_when_told(made, capsys, monkeypatch, tmp_path):

@@ -182,9 +182,10 @@ def test_every_search_space_composes_into_run_configs(name, tmp_path):
 
 @pytest.mark.slow
 def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_path, monkeypatch):
-    """FloatingPointError in a trial marks it failed and the sweep goes on; five failures in
-    a row stop it instead of looping."""
+    """A diverged trial (DivergenceError, a FloatingPointError) is marked failed and the sweep
+    goes on; five failures in a row stop it instead of looping."""
     import recsys.runs.fit
+    from recsys.errors import DivergenceError
     from recsys.sweep import run_sweep
 
     monkeypatch.chdir(tmp_path)
@@ -192,7 +193,7 @@ def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_p
 
     def diverging(cfg, callbacks=None):
         calls.append(cfg.model.regularization)
-        raise FloatingPointError("loss is NaN")
+        raise DivergenceError("training diverged: train/loss is nan at epoch 0")
 
     monkeypatch.setattr(recsys.runs.fit, "train", diverging)
     cfg = sweep_config(["hparams_search=synthetic_als", "hparams_search.n_trials=20"])

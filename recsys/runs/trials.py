@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 from collections.abc import Sequence
 
 import hydra
@@ -94,7 +95,9 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     host, at once rather than after the heartbeat's grace period, and queue each again with
     its parameters (once, as the heartbeat's retry would). Returns their numbers."""
     host, dead = socket.gethostname(), []
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    with warnings.catch_warnings():  # "experimental" in Optuna, as the heartbeat it belongs to
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     storage = study._storage  # Optuna's own stale-trial handling works on it too
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         process = trial.user_attrs.get(PROCESS_ATTR)
