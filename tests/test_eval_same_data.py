@@ -11,6 +11,8 @@ from helpers import compose_config, one_line, run_main
 from recsys.data.datamodule import RecsysDataModule
 from recsys.runs.fit import train
 
+pytestmark = pytest.mark.slow  # a training and console scripts
+
 
 def write_log(path, seed: int = 0) -> pd.DataFrame:
     """An event log of 80 readers and 40 articles, 12-20 views each, as CSV."""

@@ -17,6 +17,8 @@ from recsys.models.checkpoint import load_model
 from recsys.runs.fit import train
 from recsys.serving import history_confidences
 
+pytestmark = pytest.mark.slow  # three trainings and a console script each
+
 PUBLISHER = [
     "data=publisher_sim",
     "data.n_readers=400",
