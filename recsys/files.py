@@ -50,18 +50,26 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise OSError(e.errno, e.strerror, str(path)) from e
+        _raise_naming(e, path)
     os.close(fd)
     try:
         os.chmod(tmp, _FILE_MODE)
         write(Path(tmp))
         os.replace(tmp, path)
     except OSError as e:
-        raise OSError(e.errno, e.strerror, str(path)) from e
+        _raise_naming(e, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return path
+
+
+def _raise_naming(error: OSError, path: Path) -> None:
+    """Raise ``error`` again, naming the final ``path`` (not the temporary file) where it has
+    an errno to say what went wrong."""
+    if error.errno is None:
+        raise error
+    raise OSError(error.errno, error.strerror, str(path)) from error
 
 
 def write_text(path: str | Path, text: str) -> Path:
