@@ -238,17 +238,19 @@ def _undecodable(path: Path, encoding: str) -> str:
 def _check_rows_are_lines(path: Path, rows: int, encoding: str) -> None:
     """DataFormatError when a CSV/TSV gave fewer rows than it has non-blank lines after the
     header: a quote (") left open joins the lines after it into one field."""
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
-        lines = [line for line in f.read().splitlines()[1:]]
-    if rows == sum(1 for line in lines if line.strip()):
+    with open(path, "rb") as f:
+        next(f, None)  # the header
+        lines = sum(1 for line in f if line.strip())
+    if rows == lines:
         return
-    for number, line in enumerate(lines, start=2):
-        if line.count('"') % 2:
-            raise DataFormatError(
-                f'{path}, line {number}: an unbalanced quote (") makes the reader join the '
-                f"lines after it into one field ({rows:,} rows read from "
-                f"{sum(1 for x in lines if x.strip()):,} lines): fix the quoting of that line"
-            )
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        for number, line in enumerate(f, start=1):
+            if number > 1 and line.count('"') % 2:
+                raise DataFormatError(
+                    f'{path}, line {number}: an unbalanced quote (") makes the reader join '
+                    f"the lines after it into one field ({rows:,} rows read from {lines:,} "
+                    "lines): fix the quoting of that line"
+                )
 
 
 def _parse_times(frame: pd.DataFrame, path: Path, column: str, fmt: str, unit: str) -> np.ndarray:
