@@ -125,3 +125,12 @@ def test_run_level_defaults_match_train_yaml():
     assert train_yaml.data_cache is True  # and RecsysDataModule.from_config's default
     source = inspect.getsource(RecsysDataModule.from_config)
     assert 'cfg.get("data_cache", True)' in source
+
+
+def test_the_dwell_confidence_takes_the_logs_bounce_threshold(tmp_path):
+    """One bounce threshold: the event rules' (data.rules.bounce_seconds), 10 s without one."""
+    log = compose_config("train", ["data=publisher_sim", "confidence=dwell",
+                                   "data.rules.bounce_seconds=25"], tmp_path)  # fmt: skip
+    assert log.confidence.bounce_seconds == 25
+    assert compose_config("train", ["confidence=dwell"], tmp_path).confidence.bounce_seconds == 10
+    assert hydra.utils.instantiate(log.confidence).bounce_seconds == 25.0

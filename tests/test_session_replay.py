@@ -185,3 +185,49 @@ def test_the_models_block_weighs_contexts_by_the_fitted_confidence(tmp_path, cap
     with caplog.at_level("WARNING"):
         result = replay(rcfg)
     assert result["steps"] > 100 and "counts as 1" not in caplog.text
+
+
+def test_pool_sizes_match_a_loop():
+    rng = np.random.default_rng(5)
+    ev = pd.DataFrame({"user": rng.integers(0, 6, 120), "item": rng.integers(0, 20, 120),
+                       "timestamp": np.sort(rng.integers(0, 9000, 120))})  # fmt: skip
+    s = replay_sessions(ev, 0, list(range(6)), list(range(20)), 900)
+    published = rng.uniform(-500, 9000, 20)
+    from recsys.evaluation.session_replay import pool_sizes, steps
+
+    _, view = steps(s)
+    for fresh in (None, 2000.0):
+        want = [
+            sum(p <= s.times[v] and (fresh is None or p >= s.times[v] - fresh) for p in published)
+            for v in view
+        ]
+        assert pool_sizes(s, published, fresh).tolist() == want
+
+
+def test_replay_by_reader_history_and_an_empty_pool(tmp_path, monkeypatch, capsys):
+    """New readers (no training item, known id or not) are counted as new and reported apart;
+    a replay whose every block would be empty stops with the likely cause."""
+    from helpers import one_line, run_main
+
+    cfg = compose_config("train", [*SIM, "model=popularity", "logger=[]"], tmp_path)
+    train(cfg)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    model = load_model(ckpt)
+    result = replay(compose_config("replay", [f"ckpt_path={ckpt}", "resamples=50"], tmp_path / "r"))
+    dm = RecsysDataModule.from_config(cfg)
+    events = dm.dataset.events()
+    start = float(np.min(dm.split.test.timestamps))
+    sessions = replay_sessions(events, start, model.user_ids, model.item_ids, 1800)
+    counts = np.diff(model.seen.indptr)
+    new = sum(u < 0 or counts[u] == 0 for u in sessions.user)
+    assert result["sessions_of_new_readers"] == new > 0
+    parts = result["by_reader_history"]
+    assert parts["0 (new)"]["sessions"] == new
+    assert sum(p["sessions"] for p in parts.values()) == result["sessions"]
+    assert sum(p["steps"] for p in parts.values()) == result["steps"]
+
+    monkeypatch.chdir(tmp_path)
+    args = [f"ckpt_path={ckpt}", "fresh_days=0.000001", f"hydra.run.dir={tmp_path / 'e'}"]
+    line = one_line(*run_main("recsys-replay", args, capsys)[:2])
+    assert "every block would be empty" in line and "data.timestamp_unit" in line
+    assert not (tmp_path / "e" / "replay.json").exists()

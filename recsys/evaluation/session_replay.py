@@ -148,6 +148,20 @@ def block_hits(
     return out
 
 
+def pool_sizes(
+    sessions: Sessions, published: np.ndarray, fresh_seconds: float | None = None
+) -> np.ndarray:
+    """``(n_steps,)`` the number of articles a block may choose from at each step (published
+    by the view, within ``fresh_seconds`` before it if given), context aside."""
+    _, view = steps(sessions)
+    pub = np.sort(np.asarray(published, np.float64))
+    now = sessions.times[view]
+    latest = np.searchsorted(pub, now, side="right")
+    if fresh_seconds is None:
+        return latest
+    return latest - np.searchsorted(pub, now - fresh_seconds, side="left")
+
+
 def steps(sessions: Sessions) -> tuple[np.ndarray, np.ndarray]:
     """The replay's steps, in session order: each step's session and the view the block is
     shown beside (every view but its session's last; the next view is the target)."""

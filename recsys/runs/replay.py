@@ -25,6 +25,7 @@ from recsys.evaluation import session_replay
 from recsys.evaluation.session_replay import (
     Contexts,
     block_hits,
+    pool_sizes,
     replay_sessions,
     session_estimates,
 )
@@ -66,12 +67,14 @@ def replay(cfg: DictConfig) -> dict:
         raise RecsysError("the data has no publication times or timestamps to replay with")
     seen = model.seen if cfg.with_history else None
     fresh = None if cfg.get("fresh_days") is None else float(cfg.fresh_days) * 86_400.0
+    _check_pools(pool_sizes(sessions, published, fresh), cfg.get("fresh_days"))
     scorers = {"model": _model_scorer(model), "most_recent": _recency_scorer(published)}
     hits = {
         name: block_hits(scorer, sessions, published, cfg.k, seen, cfg.batch_size, fresh)
         for name, scorer in scorers.items()
     }
-    result = _summarize(sessions, hits, rho, cfg.resamples)
+    history = np.where(sessions.user >= 0, np.diff(model.seen.indptr)[sessions.user], 0)
+    result = _summarize(sessions, hits, rho, cfg.resamples, history)
     result.update(
         k=int(cfg.k), rho=rho, rho_from=rho_from, start=start, with_history=cfg.with_history,
         fresh_days=cfg.get("fresh_days"),
@@ -145,12 +148,36 @@ def _rho(rho, events, start, session_gap: float) -> tuple[float, str]:
     return 0.5, "default (the log has no source column)"
 
 
-def _summarize(sessions, hits: dict, rho: float, resamples: int) -> dict:
+def _check_pools(sizes: np.ndarray, fresh_days) -> None:
+    """RecsysError when no step has an article to choose from (a block could never hit), with
+    the likely cause; a warning when some steps have none."""
+    if len(sizes) and not (sizes > 0).any():
+        window = f"within fresh_days={fresh_days} before" if fresh_days is not None else "by"
+        raise RecsysError(
+            f"no article was published {window} any of the {len(sizes):,} replayed views, so "
+            "every block would be empty: check the times' unit (data.timestamp_unit) and the "
+            "items' publication times, or widen fresh_days"
+        )
+    empty = int((sizes == 0).sum())
+    if empty:
+        log.warning(
+            "%d of %d steps have no article to choose from (published too late or, with "
+            "fresh_days, too early): they count as misses", empty, len(sizes),
+        )  # fmt: skip
+
+
+HISTORY = ((0, 0, "0 (new)"), (1, 2, "1-2"), (3, 9, "3-9"), (10, None, "10+"))
+"""Reader segments by training items: a reader the model never saw, or saw with no training
+item, is new."""
+
+
+def _summarize(sessions, hits: dict, rho: float, resamples: int, history: np.ndarray) -> dict:
+    """The replay's results over all sessions, and by the reader's training items
+    (``history``, per session; ``HISTORY``)."""
     lengths = sessions.lengths
     steps = np.maximum(lengths - 1, 0)
     session_of, view = steps_of(sessions)
     n = len(lengths)
-    ones = np.ones(n)
     per = {}
     for name, h in hits.items():
         expected, single = session_estimates(lengths, h, rho)
@@ -162,17 +189,37 @@ def _summarize(sessions, hits: dict, rho: float, resamples: int) -> dict:
     out = {
         "sessions": int(n),
         "steps": int(steps.sum()),
-        "sessions_of_new_readers": int((sessions.user < 0).sum()),
+        "sessions_of_new_readers": int((history == 0).sum()),
         "next_articles_unknown_to_the_model": int((sessions.items[view + 1] < 0).sum()),
         "log": {
             "articles_per_session": float(lengths.mean()) if n else float("nan"),
             "single_article_sessions": float((lengths == 1).mean()) if n else float("nan"),
         },
+        **_blocks(per, steps, np.ones(n, dtype=bool), resamples),
     }
-    for name in BLOCKS:
-        out[name] = _with_ci(per[name], steps, ones, resamples)
-    diff = {key: per["model"][key] - per["most_recent"][key] for key in per["model"]}
-    out["difference"] = _with_ci(diff, steps, ones, resamples)
+    out["by_reader_history"] = {}
+    for lo, hi, label in HISTORY:
+        members = (history >= lo) & (history <= (np.inf if hi is None else hi))
+        if members.any():
+            out["by_reader_history"][label] = {
+                "sessions": int(members.sum()),
+                "steps": int(steps[members].sum()),
+                **_blocks(per, steps, members, resamples),
+            }
+    return out
+
+
+def _blocks(per: dict, steps: np.ndarray, members: np.ndarray, resamples: int) -> dict:
+    """Each block's results and their difference, over the sessions in ``members``."""
+    ones = np.ones(int(members.sum()))
+    out = {
+        name: _with_ci({k: v[members] for k, v in per[name].items()}, steps[members], ones,
+                       resamples)
+        for name in BLOCKS
+    }  # fmt: skip
+    diff = {key: per["model"][key][members] - per["most_recent"][key][members]
+            for key in per["model"]}  # fmt: skip
+    out["difference"] = _with_ci(diff, steps[members], ones, resamples)
     return out
 
 
@@ -202,4 +249,9 @@ def _table(r: dict) -> str:
             for c in r[name].values()
         ]
         rows.append(f"| {name.replace('_', ' ')} | {' | '.join(cells)} |")
+    for label, part in r.get("by_reader_history", {}).items():
+        hits = ", ".join(f"{b.replace('_', ' ')} {part[b]['hit_rate']['value']:.4f}"
+                         for b in BLOCKS)  # fmt: skip
+        rows.append(f"readers with {label} training items: {part['sessions']:,} sessions, "
+                    f"{part['steps']:,} steps; hit rate {hits}")  # fmt: skip
     return "\n".join(rows)
