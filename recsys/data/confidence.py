@@ -272,16 +272,17 @@ DEFAULT_EVENT_WEIGHTS = MappingProxyType({"view": 1.0, "like": 4.0, "bookmark": 
 
 class EventWeights(Confidence):
     """g = sum over event types t of weights[t] * n_t, with n_t the pair's number of events of
-    type t (features ``type:<t>``); types without a weight get ``default_weight``."""
+    type t (features ``type:<t>``); types without a weight get ``default_weight``. ``weights``
+    None means ``DEFAULT_EVENT_WEIGHTS`` (view 1, like 4, bookmark 6, purchase 10)."""
 
     def __init__(
         self,
         alpha: float = 1.0,
-        weights: Mapping[str, float] | None = DEFAULT_EVENT_WEIGHTS,
+        weights: Mapping[str, float] | None = None,
         default_weight: float = 1.0,
     ) -> None:
         super().__init__(alpha)
-        self.weights = dict(weights or {})
+        self.weights = dict(DEFAULT_EVENT_WEIGHTS if weights is None else weights)
         self.default_weight = float(default_weight)
 
     def g(self, part: Interactions) -> np.ndarray:

@@ -2,9 +2,11 @@
 and aggregation of many events per (user, item) into one strength and per-pair features.
 
 Canonical event columns (renamed from the user's own names by ``read_events``):
-``user``, ``item``, ``timestamp`` (unix seconds, int64) and, when present, ``event_type``,
-``session``, ``dwell`` (seconds), ``scroll``, ``value``. ``row`` keeps each event's row number
-in its file (1-based, data rows) for error messages.
+``user``, ``item`` and, when present, ``timestamp`` (unix seconds, int64), ``event_type``,
+``session``, ``dwell`` (seconds), ``scroll``, ``value``. Without timestamps, sessions come
+from the session column only (else they are unknown), dwell from the dwell column only, and
+whatever needs times (a temporal split, most-recent, the replay) says so. ``row`` keeps each
+event's row number in its file (1-based, data rows) for error messages.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from recsys.errors import DataFormatError, DataNotFoundError, EmptyDataError, Re
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("user", "item", "timestamp")
-OPTIONAL = ("event_type", "session", "dwell", "scroll", "value")
+REQUIRED = ("user", "item")
+OPTIONAL = ("timestamp", "event_type", "session", "dwell", "scroll", "value")
 STRENGTHS = ("count", "weighted", "visits", "dwell", "value")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -51,8 +53,8 @@ def read_events(
 
     Args:
         path: the file.
-        columns: canonical name -> the file's column name (None: absent). ``user``, ``item``
-            and ``timestamp`` are required.
+        columns: canonical name -> the file's column name (None: absent). ``user`` and
+            ``item`` are required.
         fmt: ``csv``, ``tsv``, ``parquet`` or ``jsonl``; None infers it from the suffix.
         timestamp_unit: unit of numeric timestamps (``s``, ``ms``, ``us``, ``ns``); string
             timestamps are parsed as ISO 8601 (a time zone is respected, none means UTC).
@@ -128,7 +130,8 @@ def read_events(
     for role in ("user", "item", "session"):
         if role in out:
             out[role] = _as_ids(out[role], lambda i, r=role: _where(path, i + 1, wanted[r], fmt))
-    out["timestamp"] = _parse_times(out, path, wanted["timestamp"], fmt, timestamp_unit)
+    if "timestamp" in out:
+        out["timestamp"] = _parse_times(out, path, wanted["timestamp"], fmt, timestamp_unit)
     if "dwell" in out:
         dwell = pd.to_numeric(out["dwell"], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~((dwell >= 0) & np.isfinite(dwell))  # NaN, unparseable, negative, infinite
@@ -320,9 +323,10 @@ class EventReport:
     events_read: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     bounces: int = 0
-    sessions: int = 0
+    sessions: int | None = 0  # None: unknown (no timestamps and no session column)
     pairs: int = 0
     zero_strength_pairs: int = 0
+    duplicate_rows: int = 0  # rows equal to an earlier row in every column: kept, reported
 
     @classmethod
     def from_dict(cls, values: dict) -> EventReport:
@@ -332,15 +336,21 @@ class EventReport:
 
     def log(self, source: str) -> None:
         kept = self.events_read - sum(self.dropped.values())
+        sessions = "unknown (no timestamps)" if self.sessions is None else f"{self.sessions:,}"
         log.info(
-            "%s: %d events read, %d kept, %d sessions, %d bounces, %d (user, item) pairs",
+            "%s: %d events read, %d kept, %s sessions, %d bounces, %d (user, item) pairs",
             source,
             self.events_read,
             kept,
-            self.sessions,
+            sessions,
             self.bounces,
             self.pairs,
         )
+        if self.duplicate_rows:
+            log.warning(
+                "%s: %d rows repeat an earlier row in every column; each counts as an event "
+                "(remove them from the file if they are copies)", source, self.duplicate_rows,
+            )  # fmt: skip
         for reason, n in self.dropped.items():
             if n:
                 log.warning("%s: dropped %d events: %s", source, n, reason)
@@ -357,14 +367,13 @@ def sort_into_sessions(ev: pd.DataFrame, session_gap: float) -> tuple[pd.DataFra
     ``row`` (where present), index reset; and ``(len(ev),)`` bool, True where an event starts a
     session: a new user, a new ``session`` value, or, without that column, more than
     ``session_gap`` seconds after the user's previous event."""
-    keys = ["user", "session", "timestamp"] if "session" in ev else ["user", "timestamp"]
-    ev = ev.sort_values([*keys, *(["row"] if "row" in ev else [])], kind="stable")
-    ev = ev.reset_index(drop=True)
-    t = ev["timestamp"].to_numpy()
+    keys = ["user", *(k for k in ("session", "timestamp", "row") if k in ev)]
+    ev = ev.sort_values(keys, kind="stable").reset_index(drop=True)
     new = _changes(ev["user"].to_numpy())  # ids compared as ids: shift() would make floats
     if "session" in ev:
         new = new | _changes(ev["session"].to_numpy())
-    else:
+    elif "timestamp" in ev:
+        t = ev["timestamp"].to_numpy()
         new = new | (np.diff(t, prepend=t[0] if len(t) else 0) > session_gap)
     return ev, new
 
@@ -429,13 +438,15 @@ def events_to_interactions(
             report.dropped[f"event types without a weight: {counts}"] = int((~known).sum())
             ev = ev[known]
 
+    report.duplicate_rows = int(ev.drop(columns=["row"], errors="ignore").duplicated().sum())
+    timed = "timestamp" in ev
     ev, new_session = sort_into_sessions(ev, rules.session_gap)
-    t = ev["timestamp"].to_numpy()
     session_id = np.cumsum(new_session) - 1
-    report.sessions = int(new_session.sum())
+    report.sessions = int(new_session.sum()) if timed or "session" in ev else None
 
-    if "dwell" not in ev:
-        ev["dwell"] = inferred_dwell(t, new_session)
+    if "dwell" not in ev:  # the time to the next event of the session, where times are known
+        unknown = np.full(len(ev), np.nan)
+        ev["dwell"] = inferred_dwell(ev["timestamp"].to_numpy(), new_session) if timed else unknown
 
     dwell = ev["dwell"].to_numpy(dtype=np.float64)
     bounce = dwell < rules.bounce_seconds  # False for unknown (NaN) dwell
@@ -455,7 +466,6 @@ def events_to_interactions(
         {
             "user": ev["user"].to_numpy(),
             "item": ev["item"].to_numpy(),
-            "timestamp": ev["timestamp"].to_numpy(),
             "session": session_id,
             "dwell": ev["dwell"].to_numpy(dtype=np.float64),
             "bounces": bounce.astype(np.float64),
@@ -463,13 +473,15 @@ def events_to_interactions(
         }
     )
     aggs = {
-        "timestamp": ("timestamp", "min"),
         "count": ("session", "size"),
         "visits": ("session", "nunique"),
         "dwell": ("dwell", lambda s: s.sum(min_count=1)),
         "bounces": ("bounces", "sum"),
         "weighted": ("weighted", "sum"),
     }
+    if timed:
+        frame["timestamp"] = ev["timestamp"].to_numpy()
+        aggs["timestamp"] = ("timestamp", "min")
     for role, how in (("value", "sum"), ("scroll", "max")):
         if role in ev:
             frame[role] = ev[role].to_numpy()
@@ -491,7 +503,7 @@ def events_to_interactions(
         pairs["user"].to_numpy(),
         pairs["item"].to_numpy(),
         strength,
-        pairs["timestamp"].to_numpy(),
+        pairs["timestamp"].to_numpy() if timed else None,
         features={c: pairs[c].to_numpy(dtype=np.float64) for c in feature_names},
     )
     report.log(source)
