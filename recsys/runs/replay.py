@@ -145,6 +145,10 @@ def _rho(rho, events, start, session_gap: float) -> tuple[float, str]:
         if later.any():
             share = float((ev.loc[later, "source"] != "widget").mean())
             return share, "the log's share of later session views not from the widget"
+    log.warning(
+        "the log has no source column to estimate rho from (the share of later views not "
+        "from the widget): assuming rho=0.5; give rho=... if you know better"
+    )
     return 0.5, "default (the log has no source column)"
 
 
