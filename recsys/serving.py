@@ -99,7 +99,8 @@ def history_confidences(
         total = np.bincount(group[known], values[known], minlength=len(distinct))
         any_known = np.bincount(group[known], minlength=len(distinct)) > 0
         summed_feats[name] = np.where(any_known, total, np.nan)
-    return distinct, model.history_confidences(distinct, summed, summed_feats)
+    rows = np.zeros(len(distinct), dtype=np.int64)
+    return distinct, model.history_confidences(rows, distinct, summed, summed_feats, 1)
 
 
 def recommend_from_history(

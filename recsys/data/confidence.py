@@ -72,29 +72,30 @@ class Confidence:
             setattr(out, name, value.numpy() if hasattr(value, "numpy") else value)
         return out
 
-    def values_of_history(
+    def values_of_histories(
         self,
         item_ids: np.ndarray,
+        rows: np.ndarray,
         cols: np.ndarray,
         strengths: np.ndarray,
         features: Mapping[str, np.ndarray] | None = None,
+        n_users: int | None = None,
     ) -> np.ndarray:
-        """Confidences ``(len(cols),)`` of one new user's history, computed as for a training
-        user with exactly these items: column ``cols[j]`` of the catalogue ``item_ids`` with
-        raw strength ``strengths[j]`` and per-pair ``features`` (e.g. ``dwell``); ``cols``
-        distinct. Returned in the order of ``cols``."""
-        cols = np.asarray(cols, dtype=np.int64)
-        order = np.argsort(cols, kind="stable")
+        """Confidences ``(len(cols),)`` of new users' histories, each computed as for a
+        training user with exactly these items: entry j says user ``rows[j]`` (0..n_users-1)
+        has column ``cols[j]`` of the catalogue ``item_ids`` with raw strength ``strengths[j]``
+        and per-pair ``features`` (e.g. ``dwell``); (row, col) pairs distinct. Returned in the
+        order of the entries."""
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        n_users = int(rows.max()) + 1 if n_users is None and len(rows) else int(n_users or 1)
+        order = np.lexsort((cols, rows))
+        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_users))]
         matrix = sp.csr_matrix(
-            (
-                np.asarray(strengths, dtype=np.float32)[order],
-                cols[order],
-                np.array([0, len(cols)]),
-            ),
-            shape=(1, len(item_ids)),
+            (np.asarray(strengths, dtype=np.float32)[order], cols[order], indptr),
+            shape=(n_users, len(item_ids)),
         )
         feats = {k: np.asarray(v, dtype=np.float64)[order] for k, v in (features or {}).items()}
-        part = Interactions(matrix, np.array(["new user"]), np.asarray(item_ids), None, feats)
+        part = Interactions(matrix, np.arange(n_users), np.asarray(item_ids), None, feats)
         out = np.empty(len(cols), dtype=np.float32)
         out[order] = self.values(part)
         return out

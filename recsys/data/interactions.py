@@ -172,6 +172,11 @@ class Interactions:
         )
 
 
+def same_ids(theirs, ours) -> bool:
+    """Whether two id maps (a model's list, a dataset's array) hold the same ids in order."""
+    return len(theirs) == len(ours) and not np.any(np.asarray(theirs) != np.asarray(ours))
+
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 

@@ -42,8 +42,7 @@ class Propensity:
 
 def item_counts(train: Interactions) -> np.ndarray:
     """n_i: the number of training users of each item, ``(n_items,)`` float64."""
-    m = train.matrix.tocsc()
-    return np.diff(m.indptr).astype(np.float64)
+    return np.bincount(train.matrix.indices, minlength=train.n_items).astype(np.float64)
 
 
 class NoPropensity(Propensity):

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from recsys.data.confidence import Confidence
 from recsys.data.interactions import Interactions
+from recsys.data.propensity import item_counts
 from recsys.data.splits import Split
 
 
@@ -87,7 +88,7 @@ class TrainingData:
 
     def item_counts(self) -> np.ndarray:
         """``(n_items,)`` float64 training users of each item (n_i)."""
-        return np.bincount(self.train.matrix.indices, minlength=self.n_items).astype(np.float64)
+        return item_counts(self.train)
 
 
 def split_fingerprint(split: Split) -> dict[str, dict]:

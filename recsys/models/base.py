@@ -217,14 +217,22 @@ class RecommenderModule(L.LightningModule):
         return items.masked_fill(~valid, -1), top
 
     def history_confidences(
-        self, cols: np.ndarray, strengths: np.ndarray, features: dict | None = None
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        strengths: np.ndarray,
+        features: dict | None = None,
+        n_users: int | None = None,
     ) -> np.ndarray:
-        """Confidences of a new user's history (distinct item columns ``cols`` with raw
-        ``strengths`` and per-pair ``features`` such as ``dwell``) by the confidence fitted
-        at training: what a training user with exactly these items would have had."""
+        """Confidences of new users' histories (entries: user ``rows``, item columns ``cols``,
+        raw ``strengths``, per-pair ``features`` such as ``dwell``; see
+        ``Confidence.values_of_histories``) by the confidence fitted at training: what
+        training users with exactly these items would have had."""
         if self.confidence is None:
             raise RecsysError("the model has no fitted confidence (it was never prepared)")
-        return self.confidence.values_of_history(self.item_ids, cols, strengths, features)
+        return self.confidence.values_of_histories(
+            self.item_ids, rows, cols, strengths, features, n_users
+        )
 
     # -- popularity adjustment (public) ---------------------------------------------------
     def set_score_adjustment(self, theta: np.ndarray | None, beta: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from recsys.data.interactions import same_ids
 from recsys.data.training_data import TrainingData
 from recsys.errors import ConfigError, RecsysError
 from recsys.models.als import ALS
@@ -216,9 +217,7 @@ class Hybrid(OnePassModule):
         super().prepare(data)
         for kind, ours in (("user", data.user_ids), ("item", data.item_ids)):
             theirs = getattr(self.cf, f"{kind}_ids")
-            if theirs is not None and (
-                len(theirs) != len(ours) or np.any(np.asarray(theirs) != ours)
-            ):
+            if theirs is not None and not same_ids(theirs, ours):
                 raise ConfigError(
                     f"the collaborative model's {kind} ids differ from this data's: train it "
                     "on the same data, filter and split"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.data.datamodule import RecsysDataModule
+from recsys.data.interactions import same_ids
 from recsys.errors import CheckpointError
 from recsys.models.base import RecommenderModule
 from recsys.models.checkpoint import load_model
@@ -50,7 +50,7 @@ def checkpoint_datamodule(cfg: DictConfig, model: RecommenderModule) -> tuple:
     source = data_cfg.data.get("path", "the generator")
     for kind, ours in (("user", dm.user_ids), ("item", dm.item_ids)):
         theirs = getattr(model, f"{kind}_ids")
-        if theirs is None or len(theirs) != len(ours) or np.any(np.asarray(theirs) != ours):
+        if theirs is None or not same_ids(theirs, ours):
             raise CheckpointError(
                 f"the {kind} ids of {cfg.ckpt_path} differ from those of its dataset as loaded "
                 f"now from {source}: the data has changed"

@@ -13,12 +13,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from omegaconf import DictConfig
 
 from recsys.data.events import sort_into_sessions
-from recsys.data.interactions import Interactions
 from recsys.data.item_times import recency_days
 from recsys.errors import RecsysError
 from recsys.evaluation import session_replay
@@ -110,21 +108,12 @@ def context_confidences(model: RecommenderModule, ctx: Contexts) -> np.ndarray:
     t = ctx.training
     if t.any():
         conf[t] = np.asarray(model.train_confidence[ctx.users[ctx.rows[t]], ctx.cols[t]]).ravel()
-    views = ~t  # sorted by (row, col), one entry per article and step
+    views = ~t  # one entry per article and step
     if views.any():
-        indptr = np.r_[0, np.cumsum(np.bincount(ctx.rows[views], minlength=ctx.n))]
-        matrix = sp.csr_matrix(
-            (np.ones(views.sum(), dtype=np.float32), ctx.cols[views], indptr),
-            shape=(ctx.n, model.n_items),
-        )
-        part = Interactions(
-            matrix,
-            np.arange(ctx.n),
-            np.asarray(model.item_ids),
-            None,
-            {"dwell": ctx.dwell[views]},
-        )
-        conf[views] = model.confidence.values(part)
+        conf[views] = model.history_confidences(
+            ctx.rows[views], ctx.cols[views], np.ones(int(views.sum())),
+            {"dwell": ctx.dwell[views]}, ctx.n,
+        )  # fmt: skip
     return conf
 
 
