@@ -92,11 +92,12 @@ def item_vectors(
     model_path: str | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """``(n_items, d)`` vectors of the items' texts by ``encoder`` (see the module)."""
+    """``(n_items, d)`` vectors of the items' texts by ``encoder`` (see the module), row-major
+    (as a loaded checkpoint's buffer: products then round the same after a round trip)."""
     if encoder == "tfidf_svd":
-        return tfidf_svd(texts, dims, seed=seed)
+        return np.ascontiguousarray(tfidf_svd(texts, dims, seed=seed))
     if encoder == "sentence":
-        return sentence_vectors(texts, model_path)
+        return np.ascontiguousarray(sentence_vectors(texts, model_path))
     raise RecsysError(f"unknown content encoder {encoder!r}; choose one of {ENCODERS}")
 
 

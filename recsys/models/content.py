@@ -78,8 +78,7 @@ def fit_content(model, data: TrainingData) -> None:
     user's ``recent`` latest training items)."""
     h = model.hparams
     vectors = item_vectors(data.item_text, h.encoder, h.dims, h.model_path)
-    # row-major, as a loaded checkpoint's: products then round the same after a round trip
-    model.item_vectors = torch.from_numpy(np.ascontiguousarray(vectors)).to(model.device)
+    model.item_vectors = torch.from_numpy(vectors).to(model.device)
     profile = recent_items(data.train, h.recent)
     model.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(model.device)
     model.profile_items = torch.from_numpy(profile.indices.astype(np.int64)).to(model.device)
