@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from recsys.config import CONFIG_DIR
 from recsys.data.datamodule import RecsysDataModule
+from recsys.data.datasets.eventlog import ITEM_DEFAULTS
 from recsys.data.events import EventRules
 from recsys.errors import ConfigError
 from recsys.runs.fit import train
@@ -107,6 +108,9 @@ def test_code_defaults_equal_the_config_files(path):
     if isinstance(values.get("rules"), dict) and defaults.get("rules") is None:  # EventRules'
         values.update({f"rules.{k}": v for k, v in values.pop("rules").items()})
         defaults.update({f"rules.{f.name}": f.default for f in dataclasses.fields(EventRules)})
+    if isinstance(values.get("items"), dict) and defaults.get("items") is None:  # EventLog's
+        values.update({f"items.{k}": v for k, v in values.pop("items").items()})
+        defaults.update({f"items.{k}": v for k, v in ITEM_DEFAULTS.items()})
     differ = {
         key: (value, defaults[key])
         for key, value in values.items()

@@ -101,16 +101,22 @@ def item_vectors(
     raise RecsysError(f"unknown content encoder {encoder!r}; choose one of {ENCODERS}")
 
 
+def has_text(dataset) -> bool:
+    """Whether ``dataset`` has item texts (``item_text()`` giving a mapping, not None)."""
+    return hasattr(dataset, "item_text") and dataset.item_text() is not None
+
+
 def texts_for(dataset, item_ids: Sequence) -> list[str]:
     """The dataset's text of each item in ``item_ids`` order ("" where it has none); the
     dataset must have ``item_text() -> {item id: text}``."""
-    if not hasattr(dataset, "item_text"):
+    text = dataset.item_text() if hasattr(dataset, "item_text") else None
+    if text is None:
         raise RecsysError(
             f"dataset {getattr(dataset, 'name', type(dataset).__name__)} has no item content "
-            "(item_text()); content models need one, e.g. data=ml_latest_small, ml100k or "
-            "publisher_sim"
+            "(item_text()); content models need one, e.g. data=ml_latest_small, ml100k, "
+            "publisher_sim, or data=events with an item table (data.items.path, "
+            "data.items.columns.text / title)"
         )
-    text = dataset.item_text()
     by_str = {str(k): v for k, v in text.items()}
     return [text.get(i, by_str.get(str(i), "")) for i in item_ids]
 

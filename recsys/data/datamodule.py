@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from recsys.data import cache
 from recsys.data.confidence import Confidence
-from recsys.data.content import texts_for
+from recsys.data.content import has_text, texts_for
 from recsys.data.events import EventReport
 from recsys.data.filters import NoFilter
 from recsys.data.interactions import Interactions, row_entries
@@ -209,9 +209,7 @@ class RecsysDataModule(L.LightningDataModule):
             train,
             self.confidence,
             propensity=None if self.propensity is None else self.propensity.fit(train).theta,
-            item_text=texts_for(self.dataset, train.item_ids)
-            if hasattr(self.dataset, "item_text")
-            else None,
+            item_text=texts_for(self.dataset, train.item_ids) if has_text(self.dataset) else None,
             item_published=_publication_times(self.dataset, self.split),
             fingerprint=split_fingerprint(self.split),
         )

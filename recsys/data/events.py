@@ -3,7 +3,10 @@ and aggregation of many events per (user, item) into one strength and per-pair f
 
 Canonical event columns (renamed from the user's own names by ``read_events``):
 ``user``, ``item`` and, when present, ``timestamp`` (unix seconds, int64), ``event_type``,
-``session``, ``dwell`` (seconds), ``scroll``, ``value``. Without timestamps, sessions come
+``session``, ``dwell`` (seconds), ``scroll``, ``value``, and the exposure columns
+``source`` (where the view came from: ``widget``, ``organic``, ``search``...), ``position``
+(in the block that showed it) and ``arm`` (an A/B arm), which stay with the events (the
+replay reads them) and are not aggregated. Without timestamps, sessions come
 from the session column only (else they are unknown), dwell from the dwell column only, and
 whatever needs times (a temporal split, most-recent, the replay) says so. ``row`` keeps each
 event's row number in its file (1-based, data rows) for error messages.
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 
 REQUIRED = ("user", "item")
 OPTIONAL = ("timestamp", "event_type", "session", "dwell", "scroll", "value")
+EXPOSURE = ("source", "position", "arm")  # kept with the events, not aggregated
 STRENGTHS = ("count", "weighted", "visits", "dwell", "value")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -40,6 +44,53 @@ def _show(value) -> str:
 def _where(path: Path, row: int, column: str, fmt: str) -> str:
     line = f" (line {row + 1})" if fmt in ("csv", "tsv") else ""
     return f"{path}, row {row}{line}, column '{column}'"
+
+
+def read_table(
+    path: Path,
+    fmt: str | None,
+    encoding: str,
+    id_columns: list[str],
+    what: str = "event log",
+    prefix: str = "data",
+) -> tuple[pd.DataFrame, str]:
+    """``(frame, format)`` of a CSV, TSV, Parquet or JSON-lines file (``fmt`` None: from the
+    suffix), ``id_columns`` read as text (never floats); errors name the file (``what`` it
+    is, and the settings under ``prefix`` to fix) and, for undecodable bytes or a quote that
+    joined lines, the line."""
+    if path.is_dir():
+        raise DataNotFoundError(
+            f"{path} is a folder, not an {what} file: give {prefix}.path the file inside it"
+        )
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"{what} {path} does not exist; check {prefix}.path (and RECSYS_DATA_DIR)"
+        )
+    fmt = fmt or FORMATS.get(path.suffix.lower())
+    if fmt not in ("csv", "tsv", "parquet", "jsonl"):
+        raise RecsysError(
+            f"{path}: unknown {what} format {fmt!r}; set {prefix}.format to csv, tsv, parquet "
+            "or jsonl"
+        )
+    if path.stat().st_size == 0:
+        raise EmptyDataError(f"{path}: the file is empty (no header, no {what} rows)")
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", low_memory=False,
+                                dtype={c: str for c in id_columns}, encoding=encoding)  # fmt: skip
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+    except UnicodeDecodeError:
+        raise DataFormatError(_undecodable(path, encoding, prefix)) from None
+    except LookupError:
+        raise RecsysError(f"{prefix}.encoding={encoding!r} is not a known text encoding") from None
+    except (ValueError, pd.errors.ParserError, OSError) as e:
+        raise DataFormatError(f"{path}: cannot be read as {fmt}: {e}") from e
+    if fmt in ("csv", "tsv"):
+        _check_rows_are_lines(path, len(frame), encoding)
+    return frame, fmt
 
 
 def read_events(
@@ -70,42 +121,11 @@ def read_events(
     line and the encoding to set); quoting that joined several lines into one row.
     """
     path = Path(path)
-    if path.is_dir():
-        raise DataNotFoundError(
-            f"{path} is a folder, not an event log file: give data.path the file inside it"
-        )
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"event log {path} does not exist; check data.path (and RECSYS_DATA_DIR)"
-        )
-    fmt = fmt or FORMATS.get(path.suffix.lower())
-    if fmt not in ("csv", "tsv", "parquet", "jsonl"):
-        raise RecsysError(
-            f"{path}: unknown event log format {fmt!r}; set data.format to csv, tsv, parquet "
-            "or jsonl"
-        )
-    if path.stat().st_size == 0:
-        raise EmptyDataError(f"{path}: the file is empty (no header, no events)")
     ids = [columns[r] for r in ("user", "item", "session") if columns.get(r) is not None]
-    try:
-        if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", low_memory=False,
-                                dtype={c: str for c in ids}, encoding=encoding)  # fmt: skip
-        elif fmt == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
-    except UnicodeDecodeError:
-        raise DataFormatError(_undecodable(path, encoding)) from None
-    except LookupError:
-        raise RecsysError(f"data.encoding={encoding!r} is not a known text encoding") from None
-    except (ValueError, pd.errors.ParserError, OSError) as e:
-        raise DataFormatError(f"{path}: cannot be read as {fmt}: {e}") from e
-    if fmt in ("csv", "tsv"):
-        _check_rows_are_lines(path, len(frame), encoding)
+    frame, fmt = read_table(path, fmt, encoding, ids, "event log")
 
     wanted = {k: v for k, v in columns.items() if v is not None}
-    unknown = set(wanted) - set(REQUIRED) - set(OPTIONAL)
+    unknown = set(wanted) - set(REQUIRED) - set(OPTIONAL) - set(EXPOSURE)
     if unknown:
         raise RecsysError(f"unknown event column role(s) {sorted(unknown)}")
     for role in REQUIRED:
@@ -157,6 +177,19 @@ def read_events(
             out[role] = values.astype(np.float64)
     if "event_type" in out:
         out["event_type"] = out["event_type"].astype(str)
+    for role in ("source", "arm"):
+        if role in out:
+            out[role] = out[role].astype(str).where(out[role].notna(), "")
+    if "position" in out:
+        pos = pd.to_numeric(out["position"], errors="coerce")
+        bad = pos.isna() & out["position"].notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(
+                f"{_where(path, i + 1, wanted['position'], fmt)}: a block position must be a "
+                f"number, got {_show(frame[wanted['position']].iloc[i])}"
+            )
+        out["position"] = pos.astype(np.float64)
     return out
 
 
@@ -223,7 +256,7 @@ def _as_ids(series: pd.Series, where) -> pd.Series:
     return text
 
 
-def _undecodable(path: Path, encoding: str) -> str:
+def _undecodable(path: Path, encoding: str, prefix: str = "data") -> str:
     """The message for a file that is not valid ``encoding``: its first bad line and byte."""
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
@@ -233,9 +266,9 @@ def _undecodable(path: Path, encoding: str) -> str:
                 byte = line[e.start : e.start + 1].hex()
                 return (
                     f"{path}, line {number}: byte 0x{byte} is not valid {encoding}; give the "
-                    "file's encoding as data.encoding (e.g. latin-1 or cp1252)"
+                    f"file's encoding as {prefix}.encoding (e.g. latin-1 or cp1252)"
                 )
-    return f"{path}: not valid {encoding}; give the file's encoding as data.encoding"
+    return f"{path}: not valid {encoding}; give the file's encoding as {prefix}.encoding"
 
 
 def _check_rows_are_lines(path: Path, rows: int, encoding: str) -> None:
@@ -395,9 +428,18 @@ def inferred_dwell(t: np.ndarray, new_session: np.ndarray) -> np.ndarray:
 
 
 def events_to_interactions(
-    events: pd.DataFrame, rules: EventRules, source: str = "events"
+    events: pd.DataFrame,
+    rules: EventRules,
+    source: str = "events",
+    catalogue: np.ndarray | None = None,
+    item_values: dict[str, pd.Series] | None = None,
 ) -> tuple[Interactions, EventReport]:
     """Aggregate validated events (see ``read_events``) into Interactions.
+
+    ``catalogue``: item ids that are columns even without an event (an item table's items,
+    never viewed yet: candidates), beside the events' own items. ``item_values``: per-item
+    values (a Series indexed by item id, e.g. ``length``) added as per-pair features under
+    ``item_<name>`` (NaN for an item without one).
 
     Per (user, item) pair: strength per ``rules.strength``; features ``count``, ``visits``
     (distinct sessions with the item: repeat visits), ``dwell`` (sum of known dwell seconds,
@@ -498,12 +540,18 @@ def events_to_interactions(
     strength = pairs[rules.strength].fillna(0.0).to_numpy(dtype=np.float64)
     report.pairs = int((strength > 0).sum())
     report.zero_strength_pairs = int((strength <= 0).sum())
+    for name, values in (item_values or {}).items():
+        pairs[f"item_{name}"] = values.reindex(pairs["item"].to_numpy()).to_numpy(np.float64)
     feature_names = [c for c in pairs.columns if c not in ("user", "item", "timestamp")]
+    item_ids = None
+    if catalogue is not None:
+        item_ids = np.unique(np.concatenate([np.unique(pairs["item"].to_numpy()), catalogue]))
     data = Interactions.from_arrays(
         pairs["user"].to_numpy(),
         pairs["item"].to_numpy(),
         strength,
         pairs["timestamp"].to_numpy() if timed else None,
+        item_ids=item_ids,
         features={c: pairs[c].to_numpy(dtype=np.float64) for c in feature_names},
     )
     report.log(source)

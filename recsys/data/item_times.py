@@ -10,13 +10,15 @@ from recsys.errors import RecsysError
 def publication_times(dataset, split) -> np.ndarray:
     """``(n_items,)`` float64 unix seconds at which each item (column) became available.
 
-    The dataset's own ``item_published(item_ids)`` where it has one (``publisher_sim``);
+    The dataset's own ``item_published(item_ids)`` where it has one (``publisher_sim``, an
+    event log's item table);
     otherwise each item's first interaction anywhere in the data (training, validation and
     test parts alike: a stand-in for the publication date a site knows in advance). Items
     with no timed interaction get -inf (always available)."""
     item_ids = split.train.item_ids
-    if hasattr(dataset, "item_published"):
-        return np.asarray(dataset.item_published(item_ids), dtype=np.float64)
+    own = dataset.item_published(item_ids) if hasattr(dataset, "item_published") else None
+    if own is not None:
+        return np.asarray(own, dtype=np.float64)
     parts = [p for p in (split.train, split.val, split.test, split.fold_in) if p is not None]
     if any(p.nnz and p.timestamps is None for p in parts):
         name = getattr(dataset, "name", type(dataset).__name__)

@@ -68,7 +68,8 @@ def require_text(data: TrainingData) -> None:
     if data.item_text is None:
         raise ConfigError(
             "this dataset has no item content (item_text()); content models need one, e.g. "
-            "data=ml_latest_small, ml100k or publisher_sim"
+            "data=ml_latest_small, ml100k, publisher_sim, or data=events with an item table "
+            "(data.items.path and data.items.columns.text or title)"
         )
 
 

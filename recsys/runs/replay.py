@@ -59,7 +59,8 @@ def replay(cfg: DictConfig) -> dict:
         start = float(np.min(test.timestamps))
     gap = getattr(getattr(dataset, "rules", None), "session_gap", 1800.0)
     sessions = replay_sessions(events, start, model.user_ids, model.item_ids, gap)
-    rho, rho_from = _rho(cfg.rho, events, start, gap)
+    widget_sources = list(getattr(dataset, "widget_sources", ["widget"]))
+    rho, rho_from = _rho(cfg.rho, events, start, gap, widget_sources)
     published = dm.training_data.item_published
     if published is None:
         raise RecsysError("the data has no publication times or timestamps to replay with")
@@ -123,7 +124,7 @@ def _recency_scorer(published: np.ndarray):
     return lambda ctx: days.expand(ctx.n, -1).clone()
 
 
-def _rho(rho, events, start, session_gap: float) -> tuple[float, str]:
+def _rho(rho, events, start, session_gap: float, widget_sources) -> tuple[float, str]:
     if rho is not None:
         if not 0 <= rho <= 1:
             raise RecsysError(f"rho must be in [0, 1], got {rho}")
@@ -132,11 +133,12 @@ def _rho(rho, events, start, session_gap: float) -> tuple[float, str]:
         ev, new = sort_into_sessions(events.loc[events["timestamp"] >= start], session_gap)
         later = ~new
         if later.any():
-            share = float((ev.loc[later, "source"] != "widget").mean())
-            return share, "the log's share of later session views not from the widget"
+            share = float((~ev.loc[later, "source"].isin(widget_sources)).mean())
+            named = ", ".join(widget_sources)
+            return share, f"the log's share of later session views not from the widget ({named})"
     log.warning(
         "the log has no source column to estimate rho from (the share of later views not "
-        "from the widget): assuming rho=0.5; give rho=... if you know better"
+        "from the widget): assuming rho=0.5; map it (data.columns.source) or give rho=..."
     )
     return 0.5, "default (the log has no source column)"
 
