@@ -135,7 +135,12 @@ class PublisherSimulator:
 
     # -- public ---------------------------------------------------------------------------
     def load(self) -> Interactions:
-        data, self.report = events_to_interactions(self.events(), self.rules, self.name)
+        """Interactions by ``rules``; each pair also has the feature ``item_length`` (its
+        article's length in words, as an item table's ``length`` gives it)."""
+        lengths = {"length": pd.Series(self.truth.length_words)}
+        data, self.report = events_to_interactions(
+            self.events(), self.rules, self.name, item_values=lengths
+        )
         return data
 
     def events(self) -> pd.DataFrame:
