@@ -267,6 +267,174 @@ class Dwell(Confidence):
         return np.where(np.isnan(d), self.unknown_value, out)
 
 
+def _views(part: Interactions) -> np.ndarray:
+    """The number of views of each pair: feature ``count`` where the part has it, else 1
+    (one view per entry, as a session view in the replay)."""
+    if "count" in part.features:
+        return np.maximum(np.nan_to_num(part.features["count"].astype(np.float64), nan=1.0), 1.0)
+    return np.ones(part.nnz)
+
+
+class DwellPerLength(Confidence):
+    """Dwell relative to the article's expected reading time, so that a long piece skimmed
+    does not look like engagement and a short piece read in full does not look weak.
+
+    With d the pair's total dwell seconds (feature ``dwell``, summed over its views), n its
+    number of views (feature ``count``; 1 where absent), L_i the article's length in words
+    (feature ``item_length``) and the expected reading time E_i = L_i / words_per_second,
+    the per-view reading ratio is r = (d / n) / E_i (about the share of the article read per
+    view) and
+
+    g = unknown_value         if no dwell is known for the pair,
+        bounce_value          if d < bounce_seconds (a bounce; the total, as ``Dwell``),
+        unknown_value         if the article's length is unknown (or not > 0),
+        min(r, cap)           otherwise.
+
+    Per view rather than the total: a pair viewed twice and read halfway each time counts as
+    half read, not in full (repeat views come largely from what the site shows again). ``n``
+    counts every view, also those whose dwell is unknown, so on a log with missing dwells the
+    ratio is a lower bound. ``words_per_second`` is a parameter (4, about 240 words a minute,
+    a usual reading speed and the simulator's), not fitted: it only sets where ``cap`` bites.
+
+    ``fit`` stores each training article's length (``_item_length``, by column; NaN for
+    articles without training pairs), which ``g`` prefers to the part's ``item_length``, so
+    that a new user's history needs only ``dwell`` (and ``count``) per entry; articles not in
+    training take the part's ``item_length`` where given."""
+
+    fitted = ("_item_length",)
+    _item_length: np.ndarray | None = None
+
+    def __init__(
+        self,
+        alpha: float = 10.0,
+        words_per_second: float = 4.0,
+        cap: float = 1.0,
+        bounce_seconds: float = 10.0,
+        bounce_value: float = 0.05,
+        unknown_value: float = 0.5,
+    ) -> None:
+        super().__init__(alpha)
+        if words_per_second <= 0 or cap <= 0 or bounce_seconds < 0:
+            raise ValueError(
+                "dwell_per_length needs words_per_second > 0, cap > 0 and bounce_seconds >= 0"
+            )
+        self.words_per_second, self.cap = float(words_per_second), float(cap)
+        self.bounce_seconds = float(bounce_seconds)
+        self.bounce_value, self.unknown_value = float(bounce_value), float(unknown_value)
+
+    def fit(self, train: Interactions) -> Confidence:
+        length = _feature(train, "item_length", "dwell_per_length").astype(np.float64)
+        known = np.isfinite(length) & (length > 0)
+        out = np.full(train.n_items, np.nan)
+        out[train.matrix.indices[known]] = length[known]
+        self._item_length = out
+        return self
+
+    def lengths(self, part: Interactions) -> np.ndarray:
+        """``(nnz,)`` article lengths of ``part``'s entries (fitted first, then the part's)."""
+        if self._item_length is None:
+            raise RuntimeError("DwellPerLength.fit(train) must be called first")
+        fitted = np.asarray(self._item_length, dtype=np.float64)[part.matrix.indices]
+        if "item_length" in part.features:
+            given = part.features["item_length"].astype(np.float64)
+            fitted = np.where(np.isnan(fitted), given, fitted)
+        return fitted
+
+    def g(self, part: Interactions) -> np.ndarray:
+        d = _feature(part, "dwell", "dwell_per_length").astype(np.float64)
+        length = self.lengths(part)
+        known_length = np.isfinite(length) & (length > 0)
+        expected = np.where(known_length, length, 1.0) / self.words_per_second
+        ratio = np.nan_to_num(d, nan=0.0) / _views(part) / expected
+        out = np.where(known_length, np.minimum(ratio, self.cap), self.unknown_value)
+        out = np.where(d < self.bounce_seconds, self.bounce_value, out)
+        return np.where(np.isnan(d), self.unknown_value, out)
+
+
+class DwellQuantile(Confidence):
+    """Dwell as a quantile within its article: g = F_i(d), the empirical distribution
+    function of the pair's total dwell seconds d (feature ``dwell``) among the training pairs
+    of the same article i with a known dwell, with mid-ranks for ties:
+
+    F_i(d) = (#{x in D_i : x < d} + #{x in D_i : x = d} / 2) / |D_i|,
+
+    where D_i are article i's training dwells if it has at least ``min_count`` of them, else
+    all training pairs' dwells (the global distribution). So a pair counts by how long it was
+    read compared with the other readers of that article, whatever the article's length.
+    Pairs with no known dwell get ``unknown_value``; bounces (d < ``bounce_seconds``, as
+    ``Dwell``) get ``bounce_value`` (bounce_seconds=0: none).
+
+    ``fit`` (training part only) stores the sorted dwells of each article with enough of them
+    (``_values``, grouped by column with offsets ``_offsets``) and the global sorted dwells
+    (``_global``); they travel in checkpoints, so a new user's history (``dwell`` per entry)
+    is weighted against the training distributions."""
+
+    fitted = ("_values", "_offsets", "_global")
+    _values: np.ndarray | None = None
+    _offsets: np.ndarray | None = None
+    _global: np.ndarray | None = None
+
+    def __init__(
+        self,
+        alpha: float = 10.0,
+        min_count: int = 10,
+        bounce_seconds: float = 10.0,
+        bounce_value: float = 0.05,
+        unknown_value: float = 0.5,
+    ) -> None:
+        super().__init__(alpha)
+        if min_count < 1 or bounce_seconds < 0:
+            raise ValueError("dwell_quantile needs min_count >= 1 and bounce_seconds >= 0")
+        self.min_count, self.bounce_seconds = int(min_count), float(bounce_seconds)
+        self.bounce_value, self.unknown_value = float(bounce_value), float(unknown_value)
+
+    def fit(self, train: Interactions) -> Confidence:
+        d = _feature(train, "dwell", "dwell_quantile").astype(np.float64)
+        known = ~np.isnan(d)
+        cols, d = train.matrix.indices[known].astype(np.int64), d[known]
+        self._global = np.sort(d)
+        counts = np.bincount(cols, minlength=train.n_items)
+        own = counts[cols] >= self.min_count
+        order = np.lexsort((d[own], cols[own]))
+        self._values = d[own][order]
+        kept = np.where(counts >= self.min_count, counts, 0)
+        self._offsets = np.r_[0, np.cumsum(kept)].astype(np.int64)
+        return self
+
+    def g(self, part: Interactions) -> np.ndarray:
+        if self._global is None:
+            raise RuntimeError("DwellQuantile.fit(train) must be called first")
+        d = _feature(part, "dwell", "dwell_quantile").astype(np.float64)
+        values = np.asarray(self._values, dtype=np.float64)
+        offsets = np.asarray(self._offsets).astype(np.int64)
+        cols = part.matrix.indices.astype(np.int64)
+        known = ~np.isnan(d)
+        out = np.full(part.nnz, self.unknown_value)
+        own = known & (offsets[cols + 1] > offsets[cols])
+        out[own] = _mid_ecdf(values, offsets, cols[own], d[own])
+        pooled = known & ~own
+        if pooled.any():
+            glob = np.asarray(self._global, dtype=np.float64)
+            if len(glob):
+                below = np.searchsorted(glob, d[pooled], "left")
+                upto = np.searchsorted(glob, d[pooled], "right")
+                out[pooled] = (below + upto) / (2.0 * len(glob))
+        return np.where(known & (d < self.bounce_seconds), self.bounce_value, out)
+
+
+def _mid_ecdf(values: np.ndarray, offsets: np.ndarray, cols: np.ndarray, d: np.ndarray):
+    """Mid-rank ECDF of each ``d[j]`` within ``values[offsets[c]:offsets[c + 1]]`` (sorted),
+    c = ``cols[j]``: one search over (column, value rank) integer keys."""
+    grid = np.unique(np.concatenate([values, d]))
+    width = len(grid) + 1
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    keys = owner * width + np.searchsorted(grid, values)
+    query = cols * width + np.searchsorted(grid, d)
+    below = np.searchsorted(keys, query, "left") - offsets[cols]
+    upto = np.searchsorted(keys, query, "right") - offsets[cols]
+    return (below + upto) / (2.0 * (offsets[cols + 1] - offsets[cols]))
+
+
 DEFAULT_EVENT_WEIGHTS = MappingProxyType({"view": 1.0, "like": 4.0, "bookmark": 6.0,
                                           "purchase": 10.0})  # fmt: skip
 
