@@ -33,6 +33,7 @@ class Confidence:
     ``from_state``), so that a new user's history is weighted as training was."""
 
     fitted: tuple[str, ...] = ()
+    features_used: tuple[str, ...] = ()  # per-pair features g reads (NaN: unknown)
 
     def __init__(self, alpha: float = 1.0) -> None:
         if alpha < 0:
@@ -246,6 +247,8 @@ class Dwell(Confidence):
                                           about as much as a 10-minute one).
     """
 
+    features_used = ("dwell",)
+
     def __init__(
         self,
         alpha: float = 10.0,
@@ -300,6 +303,8 @@ class DwellPerLength(Confidence):
     articles without training pairs), which ``g`` prefers to the part's ``item_length``, so
     that a new user's history needs only ``dwell`` (and ``count``) per entry; articles not in
     training take the part's ``item_length`` where given."""
+
+    features_used = ("dwell", "item_length")
 
     fitted = ("_item_length",)
     _item_length: np.ndarray | None = None
@@ -368,6 +373,8 @@ class DwellQuantile(Confidence):
     (``_values``, grouped by column with offsets ``_offsets``) and the global sorted dwells
     (``_global``); they travel in checkpoints, so a new user's history (``dwell`` per entry)
     is weighted against the training distributions."""
+
+    features_used = ("dwell",)
 
     fitted = ("_values", "_offsets", "_global")
     _values: np.ndarray | None = None
