@@ -25,7 +25,7 @@ from recsys.data.filters import NoFilter
 from recsys.data.interactions import Interactions, row_entries
 from recsys.data.item_times import publication_times
 from recsys.data.propensity import NoPropensity, Propensity
-from recsys.data.splits import PredefinedSplit, Split
+from recsys.data.splits import PredefinedSplit, Split, complete_candidates
 from recsys.data.summary import format_summary, summarize
 from recsys.data.training_data import TrainingData, split_fingerprint
 from recsys.distributed import world_and_rank
@@ -108,7 +108,12 @@ class RecsysDataModule(L.LightningDataModule):
     Args:
         dataset: an object with ``load() -> Interactions`` (``data/`` config group); with
             ``split=predefined`` it must also have ``load_parts()``; optionally
-            ``item_text()`` and ``item_published(item_ids)``.
+            ``item_text()``, ``item_published(item_ids)``, ``load_candidates(user_ids,
+            item_ids)`` (the test candidates, or None: they become the split's
+            ``test_candidates``, completed by ``splits.complete_candidates``) and
+            ``relevance`` (a ``recsys.data.events.Relevance``: which validation and test
+            pairs are the truth that evaluation looks for; the others are no hits and stay
+            rankable).
         split: a callable ``(Interactions, seed) -> Split`` (``split/`` group).
         confidence: a ``Confidence``, fitted on training (``confidence/`` group).
         filter: a callable ``Interactions -> Interactions`` applied before splitting.
@@ -146,6 +151,7 @@ class RecsysDataModule(L.LightningDataModule):
         self.training_data: TrainingData | None = None
         self.fold_in_confidence: sp.csr_matrix | None = None
         self.cache_hit = False
+        self.truth: dict[str, Interactions] = {}  # the relevant part of val and test
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> RecsysDataModule:
@@ -215,15 +221,45 @@ class RecsysDataModule(L.LightningDataModule):
         )
         if self.split.fold_in is not None:
             self.fold_in_confidence = self.confidence.matrix(self.split.fold_in)
+        self.truth = self._relevant_parts()
         log.info("data summary:\n%s", self.summary_text())
         self._log_eval_users()
+
+    def _relevance(self):
+        relevance = getattr(self.dataset, "relevance", None)
+        return relevance if getattr(relevance, "active", False) else None
+
+    def _relevant_parts(self) -> dict[str, Interactions]:
+        """The validation and test pairs evaluation looks for: all of them, or those the
+        dataset's ``relevance`` keeps (counted in the log). Applied on every run, after the
+        cache: the cached split keeps every pair."""
+        s = self.split
+        relevance = self._relevance()
+        if relevance is None:
+            return {"val": s.val, "test": s.test}
+        relevance.check([s.train, s.val, s.test])
+        truth = {"val": s.val.subset(relevance.mask(s.val))}
+        truth["test"] = s.test.subset(relevance.mask(s.test))
+        users = int((np.diff(truth["test"].matrix.indptr) > 0).sum())
+        log.info(
+            "relevance (%s): %d of %d test pairs kept (%d users), %d of %d validation pairs; "
+            "the others are no hits and stay rankable", relevance.describe(),
+            truth["test"].nnz, s.test.nnz, users, truth["val"].nnz, s.val.nnz,
+        )  # fmt: skip
+        if truth["test"].nnz == 0:
+            raise EmptyDataError(
+                f"no test pair is relevant ({relevance.describe()}; {s.test.nnz} test pairs): "
+                "change data.relevance or the split"
+            )
+        return truth
 
     def _notes(self) -> dict:
         """What the cache keeps beside the split: the dataset's drop report, if it has one."""
         report = getattr(self.dataset, "report", None)
         if not isinstance(report, EventReport):
             return {}
-        source = str(getattr(self.dataset, "path", getattr(self.dataset, "name", "data")))
+        source = getattr(self.dataset, "source", None) or getattr(self.dataset, "path", None)
+        source = str(source or getattr(self.dataset, "name", "data"))
         return {"report": dataclasses.asdict(report), "source": source}
 
     def _build(self) -> tuple[Split, Interactions]:
@@ -236,23 +272,48 @@ class RecsysDataModule(L.LightningDataModule):
             split = self.splitter.from_parts(self.dataset.load_parts(), self.seed)
             data = self.dataset.load()
         else:
+            if getattr(self.dataset, "given_parts", False):
+                log.warning(
+                    "the log gives its own test part (data.test_path or data.split_column), "
+                    "and split=%s ignores it: every event is split alike; use split=predefined "
+                    "to test on that part", getattr(self.splitter, "name", "?"),
+                )  # fmt: skip
             data = self.filter(self.dataset.load())
             if data.nnz == 0:
                 raise EmptyDataError(f"dataset {name} is empty")
             split = self.splitter(data, self.seed)
         log.info("loaded %s: %r", name, data)
-        return split, data
+        return self._with_candidates(split), data
+
+    def _with_candidates(self, split: Split) -> Split:
+        """``split`` with the dataset's test candidates (``load_candidates``), if it has
+        some, every held-out test item among them (``splits.complete_candidates``)."""
+        load = getattr(self.dataset, "load_candidates", None)
+        given = None if load is None else load(split.train.user_ids, split.train.item_ids)
+        if given is not None:
+            split = dataclasses.replace(split, test_candidates=given)
+        if split.test_candidates is None:
+            return split
+        source = str(getattr(self.dataset, "candidates_path", None) or "the dataset")
+        seen = (split.train.matrix + split.val.matrix).tocsr()
+        done = complete_candidates(split.test_candidates, split.test, source, seen)
+        return dataclasses.replace(split, test_candidates=done)
 
     def summary_text(self) -> str:
         s = self.split
         parts = {"train": s.train.nnz, "validation": s.val.nnz, "test": s.test.nnz}
+        if self._relevance() is not None and self.truth:
+            parts["relevant validation"] = self.truth["val"].nnz
+            parts["relevant test"] = self.truth["test"].nnz
         if s.fold_in is not None:
             parts["fold-in (held-out users)"] = s.fold_in.nnz
         return format_summary(self.summary, parts)
 
     def _log_eval_users(self) -> None:
-        s = self.split
-        for stage_name, part in (("validation", s.val), ("test", s.test)):
+        for stage_name, part in (
+            ("validation", self.held_out("val")),
+            ("test", self.held_out("test")),
+        ):
             n_eval = int((np.diff(part.matrix.indptr) > 0).sum())
             log.info(
                 "%s: %d users evaluated, %d users skipped (no %s items)",
@@ -283,9 +344,14 @@ class RecsysDataModule(L.LightningDataModule):
     def fingerprint(self) -> dict[str, dict]:
         return self.training_data.fingerprint
 
+    def held_out(self, part: str) -> Interactions:
+        """The ``val`` or ``test`` pairs evaluation looks for: the split's part, or its
+        relevant pairs (the dataset's ``relevance``)."""
+        return self.truth[part] if part in self.truth else getattr(self.split, part)
+
     @property
     def has_validation(self) -> bool:
-        return self.split.val.nnz > 0
+        return self.held_out("val").nnz > 0
 
     # -- loaders --------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
@@ -305,14 +371,14 @@ class RecsysDataModule(L.LightningDataModule):
         return DataLoader(batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.split.val.matrix, self.split.train.matrix)
+        return self._eval_loader(self.held_out("val").matrix, self.split.train.matrix)
 
     def test_dataloader(self) -> DataLoader:
         exclude = (self.split.train.matrix + self.split.val.matrix).tocsr()
         exclude.sort_indices()
         cand = self.split.test_candidates
         return self._eval_loader(
-            self.split.test.matrix, exclude, None if cand is None else cand.matrix
+            self.held_out("test").matrix, exclude, None if cand is None else cand.matrix
         )
 
 

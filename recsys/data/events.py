@@ -9,15 +9,21 @@ Canonical event columns (renamed from the user's own names by ``read_events``):
 replay reads them) and are not aggregated. Without timestamps, sessions come
 from the session column only (else they are unknown), dwell from the dwell column only, and
 whatever needs times (a temporal split, most-recent, the replay) says so. ``row`` keeps each
-event's row number in its file (1-based, data rows) for error messages.
+event's row number in its file (1-based, data rows) for error messages; a log of several
+files (a list, a glob pattern, a zip archive: ``expand_paths``, ``read_event_files``) names
+each event's file in ``file``, and a log with a given test part says each event's ``part``.
 """
 
 from __future__ import annotations
 
+import glob
+import io
 import logging
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 REQUIRED = ("user", "item")
 OPTIONAL = ("timestamp", "event_type", "session", "dwell", "scroll", "value")
 EXPOSURE = ("source", "position", "arm")  # kept with the events, not aggregated
+PART_VALUES = {"train": "train", "test": "test"}  # data.split_values' default
+SETTINGS = {"part": "data.split_column"}  # roles set elsewhere than data.columns
 STRENGTHS = ("count", "weighted", "visits", "dwell", "value")
 NOT_IDS = (list, tuple, dict, set, np.ndarray)  # values of a cell that are no id
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
@@ -47,8 +55,118 @@ def _where(path: Path, row: int, column: str, fmt: str) -> str:
     return f"{path}, row {row}{line}, column '{column}'"
 
 
+@dataclass(frozen=True)
+class LogFile:
+    """One file of a log: a file on disk, or a member of a zip archive, shown as
+    ``archive.zip:member`` in messages."""
+
+    path: Path
+    member: str | None = None
+    setting: str = field(default="data.path", compare=False)  # the setting naming it
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.member}" if self.member else str(self.path)
+
+    @property
+    def name(self) -> str:
+        """The file's own name (a member's, without the folders inside the archive)."""
+        return Path(self.member).name if self.member else self.path.name
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+    def size(self) -> int:
+        if self.member is None:
+            return self.path.stat().st_size
+        with zipfile.ZipFile(self.path) as z:
+            return z.getinfo(self.member).file_size
+
+    def open(self) -> BinaryIO:
+        """The file's bytes (a member is read whole: Parquet needs to seek)."""
+        if self.member is None:
+            return open(self.path, "rb")
+        with zipfile.ZipFile(self.path) as z:
+            return io.BytesIO(z.read(self.member))
+
+
+def _as_file(path) -> LogFile:
+    return path if isinstance(path, LogFile) else LogFile(Path(path))
+
+
+GLOB_CHARS = "*?["
+FORMAT_NAMES = "CSV, TSV, Parquet or JSON-lines"
+
+
+def expand_paths(
+    paths: str | Path | Sequence, what: str = "event log", setting: str = "data.path"
+) -> list[LogFile]:
+    """The files a ``path`` setting names, in order: a file; a glob pattern (``/logs/2024-*.csv``,
+    sorted); a zip archive (its CSV, TSV, Parquet and JSON-lines members, by name); or a list
+    of those. RecsysError (one line, what to do) for a pattern matching nothing, an archive
+    without a readable member or a file named twice; a missing plain file is left to the
+    reader (``read_table``), which names it."""
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not items:
+        raise RecsysError(f"{setting} is an empty list: name the {what} file(s)")
+    out: list[LogFile] = []
+    for item in items:
+        text = str(Path(str(item)).expanduser())
+        if any(c in text for c in GLOB_CHARS) and not Path(text).exists():
+            matched = sorted(glob.glob(text, recursive=True))
+            if not matched:
+                raise RecsysError(
+                    f"{setting}: no file matches the pattern {text!r}; check the folder and the "
+                    "pattern (and RECSYS_DATA_DIR), or name the files as a list"
+                )
+            paths_here = [Path(m) for m in matched if not Path(m).is_dir()]
+        else:
+            paths_here = [Path(text)]
+        for path in paths_here:
+            if path.suffix.lower() == ".zip":
+                out += _zip_members(path, what, setting)
+            else:
+                out.append(LogFile(path, None, setting))
+    seen = set()
+    for f in out:
+        if f in seen:
+            raise RecsysError(f"{setting} names {f} twice: its {what} rows would count twice")
+        seen.add(f)
+    return out
+
+
+def _zip_members(path: Path, what: str, setting: str) -> list[LogFile]:
+    """The readable members of a zip archive, by name; folders and macOS resource forks
+    (``__MACOSX/``, ``._*``) skipped."""
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} archive {path} does not exist; check {setting}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [i.filename for i in z.infolist() if not i.is_dir()]
+    except zipfile.BadZipFile as e:
+        raise DataFormatError(f"{path}: not a zip archive ({e})") from None
+    usable = sorted(
+        n
+        for n in names
+        if Path(n).suffix.lower() in FORMATS
+        and not n.startswith("__MACOSX/")
+        and not Path(n).name.startswith("._")
+    )
+    if not usable:
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise DataFormatError(
+            f"{path}: the archive holds no {FORMAT_NAMES} file ({shown or 'it is empty'}); put "
+            f"the {what} in it as .csv, .tsv, .parquet or .jsonl files"
+        )
+    return [LogFile(path, n, setting) for n in usable]
+
+
 def read_table(
-    path: Path,
+    path: Path | LogFile,
     fmt: str | None,
     encoding: str,
     id_columns: list[str],
@@ -58,59 +176,68 @@ def read_table(
     """``(frame, format)`` of a CSV, TSV, Parquet or JSON-lines file (``fmt`` None: from the
     suffix), ``id_columns`` read as text (never floats); errors name the file (``what`` it
     is, and the settings under ``prefix`` to fix) and, for undecodable bytes or a quote that
-    joined lines, the line."""
-    if path.is_dir():
+    joined lines, the line. ``path`` may be a ``LogFile`` (a member of a zip archive)."""
+    src = _as_file(path)
+    path = src.path
+    setting = f"{prefix}.path" if src.setting == "data.path" else src.setting
+    if src.member is None and path.is_dir():
         raise DataNotFoundError(
-            f"{path} is a folder, not an {what} file: give {prefix}.path the file inside it"
+            f"{path} is a folder, not an {what} file: give {setting} the file inside it (or a "
+            "pattern such as folder/*.csv)"
         )
-    if not path.is_file():
+    if src.member is None and not path.is_file():
         raise DataNotFoundError(
-            f"{what} {path} does not exist; check {prefix}.path (and RECSYS_DATA_DIR)"
+            f"{what} {path} does not exist; check {setting} (and RECSYS_DATA_DIR)"
         )
-    fmt = fmt or FORMATS.get(path.suffix.lower())
+    fmt = fmt or FORMATS.get(src.suffix)
     if fmt not in ("csv", "tsv", "parquet", "jsonl"):
         raise RecsysError(
-            f"{path}: unknown {what} format {fmt!r}; set {prefix}.format to csv, tsv, parquet "
+            f"{src}: unknown {what} format {fmt!r}; set {prefix}.format to csv, tsv, parquet "
             "or jsonl"
         )
-    if path.stat().st_size == 0:
-        raise EmptyDataError(f"{path}: the file is empty (no header, no {what} rows)")
+    if src.size() == 0:
+        raise EmptyDataError(f"{src}: the file is empty (no header, no {what} rows)")
     try:
-        if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", low_memory=False,
-                                dtype={c: str for c in id_columns}, encoding=encoding)  # fmt: skip
-        elif fmt == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+        with src.open() as f:
+            if fmt in ("csv", "tsv"):
+                sep, ids = ("," if fmt == "csv" else "\t"), {c: str for c in id_columns}
+                frame = pd.read_csv(f, sep=sep, low_memory=False, dtype=ids, encoding=encoding)
+            elif fmt == "parquet":
+                frame = pd.read_parquet(f)
+            else:
+                frame = pd.read_json(f, lines=True, dtype=False, encoding=encoding)
     except UnicodeDecodeError:
-        raise DataFormatError(_undecodable(path, encoding, prefix)) from None
+        raise DataFormatError(_undecodable(src, encoding, prefix)) from None
     except LookupError:
         raise RecsysError(f"{prefix}.encoding={encoding!r} is not a known text encoding") from None
     except (ValueError, pd.errors.ParserError, OSError) as e:
-        raise DataFormatError(f"{path}: cannot be read as {fmt}: {e}") from e
+        raise DataFormatError(f"{src}: cannot be read as {fmt}: {e}") from e
     if fmt in ("csv", "tsv"):
-        _check_rows_are_lines(path, len(frame), encoding)
+        _check_rows_are_lines(src, len(frame), encoding)
     return frame, fmt
 
 
 def read_events(
-    path: str | Path,
+    path: str | Path | LogFile,
     columns: Mapping[str, str | None],
     fmt: str | None = None,
     timestamp_unit: str = "s",
     encoding: str = "utf-8",
+    part_values: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Read a CSV/TSV, Parquet or JSON-lines event log and validate it.
 
     Args:
-        path: the file.
+        path: the file (a ``LogFile``: also a member of a zip archive).
         columns: canonical name -> the file's column name (None: absent). ``user`` and
-            ``item`` are required.
+            ``item`` are required. ``part`` names a column whose values say which part
+            (``train`` or ``test``) each event belongs to (``data.split_column``).
         fmt: ``csv``, ``tsv``, ``parquet`` or ``jsonl``; None infers it from the suffix.
         timestamp_unit: unit of numeric timestamps (``s``, ``ms``, ``us``, ``ns``); string
             timestamps are parsed as ISO 8601 (a time zone is respected, none means UTC).
         encoding: the text encoding of CSV, TSV and JSON-lines files.
+        part_values: with a ``part`` column, ``{"train": <value>, "test": <value>}``: the
+            values (compared as text) that mean each part; default ``train`` and ``test``.
 
     Ids (user, item, session) are read as ids: integers where every one is a plain integer
     that fits int64, else strings; never floats (which would merge ids beyond 2^53).
@@ -119,14 +246,15 @@ def read_events(
     required column, an empty file, a missing user or item, a list or other non-id value, an
     unparseable, negative or out-of-range timestamp (with the unit the values look like), a
     negative, infinite or missing dwell, a value beyond float32; undecodable bytes (with the
-    line and the encoding to set); quoting that joined several lines into one row.
+    line and the encoding to set); quoting that joined several lines into one row; a part
+    value that is neither the train nor the test value.
     """
-    path = Path(path)
-    ids = [columns[r] for r in ("user", "item", "session") if columns.get(r) is not None]
+    path = _as_file(path)
+    ids = [columns[r] for r in ("user", "item", "session", "part") if columns.get(r) is not None]
     frame, fmt = read_table(path, fmt, encoding, ids, "event log")
 
     wanted = {k: v for k, v in columns.items() if v is not None}
-    unknown = set(wanted) - set(REQUIRED) - set(OPTIONAL) - set(EXPOSURE)
+    unknown = set(wanted) - set(REQUIRED) - set(OPTIONAL) - set(EXPOSURE) - {"part"}
     if unknown:
         raise RecsysError(f"unknown event column role(s) {sorted(unknown)}")
     for role in REQUIRED:
@@ -134,8 +262,9 @@ def read_events(
             raise RecsysError(f"data.columns.{role} must name the {role} column of {path}")
     for role, name in wanted.items():
         if name not in frame.columns:
+            setting = SETTINGS.get(role, f"data.columns.{role}")
             raise DataFormatError(
-                f"{path}: column {name!r} (data.columns.{role}) not found; the file has "
+                f"{path}: column {name!r} ({setting}) not found; the file has "
                 f"columns: {', '.join(map(str, frame.columns))}"
             )
     if frame.empty:
@@ -191,7 +320,84 @@ def read_events(
                 f"number, got {_show(frame[wanted['position']].iloc[i])}"
             )
         out["position"] = pos.astype(np.float64)
+    if "part" in out:
+        out["part"] = _parts(
+            out["part"], part_values, lambda i: _where(path, i + 1, wanted["part"], fmt)
+        )
     return out
+
+
+def read_event_files(
+    files: Sequence[LogFile],
+    columns: Mapping[str, str | None],
+    fmt: str | None = None,
+    timestamp_unit: str = "s",
+    encoding: str = "utf-8",
+    event_type_from_file: bool = False,
+    part_values: Mapping[str, str] | None = None,
+    file_parts: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The events of several files (``expand_paths``), each read and validated by
+    ``read_events``, in one frame; row numbers stay those of each file, and with more than
+    one file the column ``file`` (categorical, in the files' order) names each event's file as
+    messages show it (``archive.zip:views.csv``). Every file needs the mapped columns.
+
+    ``event_type_from_file``: each event's type is its file's name without the suffix
+    (``purchase.csv`` -> ``purchase``), for exports of one file per event type; an error
+    when ``columns`` maps an event-type column too. Ids that are integers in one file and
+    text in another are all read as text. A file without events (only a header, or empty)
+    is skipped with a warning when others have some. ``file_parts``: the part (``train`` or
+    ``test``) of each file's events, as the column ``part``."""
+    if event_type_from_file and columns.get("event_type") is not None:
+        raise RecsysError(
+            "data.event_type_from_file takes each event's type from its file's name, and "
+            f"data.columns.event_type={columns['event_type']!r} names a column too: set one"
+        )
+    frames, names = [], [str(f) for f in files]
+    for number, f in enumerate(files):
+        try:
+            ev = read_events(f, columns, fmt, timestamp_unit, encoding, part_values)
+        except EmptyDataError as e:
+            if len(files) == 1:
+                raise
+            log.warning("%s; skipped", e)
+            continue
+        if event_type_from_file:
+            ev["event_type"] = f.stem
+        if file_parts is not None:
+            ev["part"] = np.full(len(ev), file_parts[number], dtype=object)
+        if len(files) > 1:
+            ev["file"] = pd.Categorical.from_codes(np.full(len(ev), number), categories=names)
+        frames.append(ev)
+    if not frames:
+        raise EmptyDataError(
+            f"none of the {len(files)} event log files has events ({', '.join(map(str, files))})"
+        )
+    for role in ("user", "item", "session"):
+        if role in frames[0] and any(f[role].dtype != np.int64 for f in frames):
+            for f in frames:
+                f[role] = f[role].astype(str)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _parts(raw: pd.Series, values: Mapping[str, str] | None, where) -> np.ndarray:
+    """``train`` / ``test`` for each value of a part column; DataFormatError naming the first
+    value that is neither."""
+    values = {str(k): str(v) for k, v in (values or PART_VALUES).items()}
+    if set(values) != {"train", "test"} or values["train"] == values["test"]:
+        raise RecsysError(
+            f"data.split_values must give two different values for train and test, got {values}"
+        )
+    text = raw.astype(str).where(raw.notna(), None).to_numpy(dtype=object)
+    out = np.where(text == values["train"], "train", np.where(text == values["test"], "test", ""))
+    bad = np.flatnonzero(out == "")
+    if len(bad):
+        i = int(bad[0])
+        raise DataFormatError(
+            f"{where(i)}: {_show(raw.iloc[i])} says neither train ({values['train']!r}) nor test "
+            f"({values['test']!r}); set data.split_values to the column's two values"
+        )
+    return out.astype(object)
 
 
 TIME_UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
@@ -258,9 +464,9 @@ def _as_ids(series: pd.Series, where) -> pd.Series:
     return text
 
 
-def _undecodable(path: Path, encoding: str, prefix: str = "data") -> str:
+def _undecodable(path: Path | LogFile, encoding: str, prefix: str = "data") -> str:
     """The message for a file that is not valid ``encoding``: its first bad line and byte."""
-    with open(path, "rb") as f:
+    with _as_file(path).open() as f:
         for number, line in enumerate(f, start=1):
             try:
                 line.decode(encoding)
@@ -273,19 +479,20 @@ def _undecodable(path: Path, encoding: str, prefix: str = "data") -> str:
     return f"{path}: not valid {encoding}; give the file's encoding as {prefix}.encoding"
 
 
-def _check_rows_are_lines(path: Path, rows: int, encoding: str) -> None:
+def _check_rows_are_lines(path: Path | LogFile, rows: int, encoding: str) -> None:
     """DataFormatError when a CSV/TSV gave fewer rows than it has non-blank lines after the
     header: a quote (") left open joins the lines after it into one field."""
-    with open(path, "rb") as f:
+    src = _as_file(path)
+    with src.open() as f:
         next(f, None)  # the header
         lines = sum(1 for line in f if line.strip())
     if rows == lines:
         return
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
+    with io.TextIOWrapper(src.open(), encoding=encoding, errors="replace", newline="") as f:
         for number, line in enumerate(f, start=1):
             if number > 1 and line.count('"') % 2:
                 raise DataFormatError(
-                    f'{path}, line {number}: an unbalanced quote (") makes the reader join '
+                    f'{src}, line {number}: an unbalanced quote (") makes the reader join '
                     f"the lines after it into one field ({rows:,} rows read from {lines:,} "
                     "lines): fix the quoting of that line"
                 )
@@ -352,6 +559,74 @@ class EventRules:
 
 
 @dataclass
+class Relevance:
+    """Which held-out pairs (validation and test) count as relevant: only those with at least
+    one event of ``event_types`` (the per-pair counts ``type:<t>``), and/or a strength of at
+    least ``min_strength``; both set: both must hold. Neither set: every held-out pair.
+    Training is unchanged; a held-out pair that is not relevant is no hit, and stays
+    rankable (it is not excluded as training items are)."""
+
+    event_types: list[str] | None = None
+    min_strength: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.event_types, str):
+            self.event_types = [self.event_types]
+        if self.event_types is not None:
+            self.event_types = [str(t) for t in self.event_types]
+            if not self.event_types:
+                raise RecsysError(
+                    "data.relevance.event_types is an empty list: name the event types that "
+                    "make a held-out pair relevant, or null for all"
+                )
+        if self.min_strength is not None:
+            self.min_strength = float(self.min_strength)
+
+    @property
+    def active(self) -> bool:
+        return self.event_types is not None or self.min_strength is not None
+
+    def describe(self) -> str:
+        said = []
+        if self.event_types is not None:
+            said.append(f"an event of type {' or '.join(self.event_types)}")
+        if self.min_strength is not None:
+            said.append(f"strength >= {self.min_strength:g}")
+        return " and ".join(said) or "every pair"
+
+    def check(self, parts: Sequence[Interactions]) -> None:
+        """RecsysError for an event type that no pair of ``parts`` has (a typo), or for
+        event types without an event-type column."""
+        if self.event_types is None:
+            return
+        known = sorted({k[5:] for p in parts for k in p.features if k.startswith("type:")})
+        if not known:
+            raise RecsysError(
+                "data.relevance.event_types needs the events' types: set data.columns.event_type "
+                "(or data.event_type_from_file)"
+            )
+        unknown = [t for t in self.event_types if t not in known]
+        if unknown:
+            raise RecsysError(
+                f"data.relevance.event_types: {', '.join(map(repr, unknown))} is no event type of "
+                f"the log (its types: {', '.join(known)})"
+            )
+
+    def mask(self, part: Interactions) -> np.ndarray:
+        """``(part.nnz,)`` bool: True for the relevant pairs of ``part``."""
+        keep = np.ones(part.nnz, dtype=bool)
+        if self.event_types is not None:
+            typed = np.zeros(part.nnz, dtype=bool)
+            for t in self.event_types:
+                if f"type:{t}" in part.features:
+                    typed |= part.features[f"type:{t}"] > 0
+            keep &= typed
+        if self.min_strength is not None:
+            keep &= part.matrix.data >= self.min_strength
+        return keep
+
+
+@dataclass
 class EventReport:
     """What happened to the events: every dropped row is counted here."""
 
@@ -398,11 +673,11 @@ class EventReport:
 
 
 def sort_into_sessions(ev: pd.DataFrame, session_gap: float) -> tuple[pd.DataFrame, np.ndarray]:
-    """``ev`` sorted by user, ``session`` (where the log has that column), timestamp and
-    ``row`` (where present), index reset; and ``(len(ev),)`` bool, True where an event starts a
-    session: a new user, a new ``session`` value, or, without that column, more than
-    ``session_gap`` seconds after the user's previous event."""
-    keys = ["user", *(k for k in ("session", "timestamp", "row") if k in ev)]
+    """``ev`` sorted by user, ``session`` (where the log has that column), timestamp,
+    ``file`` and ``row`` (where present), index reset; and ``(len(ev),)`` bool, True where an
+    event starts a session: a new user, a new ``session`` value, or, without that column, more
+    than ``session_gap`` seconds after the user's previous event."""
+    keys = ["user", *(k for k in ("session", "timestamp", "file", "row") if k in ev)]
     ev = ev.sort_values(keys, kind="stable").reset_index(drop=True)
     new = _changes(ev["user"].to_numpy())  # ids compared as ids: shift() would make floats
     if "session" in ev:
@@ -475,8 +750,55 @@ def events_to_interactions(
     same session; the last event of a session gets none.
     """
     report = EventReport(events_read=len(events))
-    ev = events
+    frame, has_types, timed = _sessions_and_weights(events, rules, source, report)
+    pairs = _aggregate(frame, ["user", "item"], has_types, timed)
+    item_ids = None
+    if catalogue is not None:
+        item_ids = np.unique(np.concatenate([np.unique(pairs["item"].to_numpy()), catalogue]))
+    data = _interactions(pairs, rules, report, item_values, timed, None, item_ids)
+    report.log(source)
+    return data, report
 
+
+def events_to_parts(
+    events: pd.DataFrame,
+    rules: EventRules,
+    source: str = "events",
+    catalogue: np.ndarray | None = None,
+    item_values: dict[str, pd.Series] | None = None,
+) -> tuple[dict[str, Interactions], EventReport]:
+    """``{"train": ..., "test": ...}``: the events of each ``part`` (a column of ``train`` /
+    ``test``) aggregated as ``events_to_interactions`` does, with the same id maps (every
+    user and item of the log, and the ``catalogue``) and the same features. Rules, sessions
+    and dwell are worked out on the whole log first (a session may run from a training event
+    into a test event: the training event's dwell is the time to the test event), so the
+    parts differ only in which events each pair counts; a pair with events in both parts is
+    a pair of both."""
+    report = EventReport(events_read=len(events))
+    frame, has_types, timed = _sessions_and_weights(events, rules, source, report)
+    pairs = _aggregate(frame, ["part", "user", "item"], has_types, timed)
+    user_ids = np.unique(pairs["user"].to_numpy())
+    item_ids = np.unique(pairs["item"].to_numpy())
+    if catalogue is not None:
+        item_ids = np.unique(np.concatenate([item_ids, catalogue]))
+    parts = {}
+    for name in ("train", "test"):
+        rows = pairs[pairs["part"].to_numpy() == name].drop(columns=["part"])
+        part = _interactions(rows, rules, report, item_values, timed, user_ids, item_ids)
+        parts[name] = part
+    report.log(source)
+    return parts, report
+
+
+def _sessions_and_weights(
+    events: pd.DataFrame, rules: EventRules, source: str, report: EventReport
+) -> tuple[pd.DataFrame, bool, bool]:
+    """The events after the rules (bots, unknown event types, bounces; each drop counted in
+    ``report``), sorted into sessions, with their dwell, bounce and weight: a frame of
+    ``user``, ``item``, ``session``, ``dwell``, ``bounces``, ``weighted`` and, where the log
+    has them, ``timestamp``, ``value``, ``scroll``, ``event_type``, ``part``; and whether the
+    log has event types and times."""
+    ev = events
     if rules.max_events_per_user is not None:
         per_user = ev.groupby("user", sort=False)["item"].transform("size")
         bots = per_user > rules.max_events_per_user
@@ -498,15 +820,18 @@ def events_to_interactions(
             counts = {k: int(v) for k, v in ev.loc[~known, "event_type"].value_counts().items()}
             if rules.unknown_event_types == "error":
                 first = ev.loc[~known].iloc[0]
+                where = first["file"] if "file" in ev else source
                 raise DataFormatError(
-                    f"{source}, row {int(first['row'])}, column 'event_type': event type "
+                    f"{where}, row {int(first['row'])}, column 'event_type': event type "
                     f"{first['event_type']!r} has no weight in event_weights "
                     f"(unknown types: {counts})"
                 )
             report.dropped[f"event types without a weight: {counts}"] = int((~known).sum())
             ev = ev[known]
 
-    report.duplicate_rows = int(ev.drop(columns=["row"], errors="ignore").duplicated().sum())
+    # a row repeated in another file (overlapping exports, or in train and test) repeats too
+    where = ["row", "file", "part"]
+    report.duplicate_rows = int(ev.drop(columns=where, errors="ignore").duplicated().sum())
     timed = "timestamp" in ev
     ev, new_session = sort_into_sessions(ev, rules.session_gap)
     session_id = np.cumsum(new_session) - 1
@@ -540,6 +865,15 @@ def events_to_interactions(
             "weighted": weights,
         }
     )
+    for role in ("timestamp", "value", "scroll", "event_type", "part"):
+        if role in ev:
+            frame[role] = ev[role].to_numpy()
+    return frame, has_types, timed
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str], has_types: bool, timed: bool) -> pd.DataFrame:
+    """One row per group of ``keys`` (``user``, ``item``; and ``part``) with the pair's
+    features (``events_to_interactions``), the keys as columns."""
     aggs = {
         "count": ("session", "size"),
         "visits": ("session", "nunique"),
@@ -547,43 +881,50 @@ def events_to_interactions(
         "weighted": ("weighted", "sum"),
     }
     if timed:
-        frame["timestamp"] = ev["timestamp"].to_numpy()
         aggs["timestamp"] = ("timestamp", "min")
     for role, how in (("value", "sum"), ("scroll", "max")):
-        if role in ev:
-            frame[role] = ev[role].to_numpy()
+        if role in frame:
             aggs[role] = (role, how)
     # only built-in aggregations: a Python function per pair took most of a 1M-event parse
-    grouped = frame.groupby(["user", "item"], sort=False)
+    grouped = frame.groupby(keys, sort=False)
     pairs = grouped.agg(**aggs)
     pair = grouped.ngroup().to_numpy()  # each event's pair: its row in ``pairs``
     pairs.insert(2, "dwell", group_sums(frame["dwell"].to_numpy(), pair, len(pairs)))
     if has_types:
-        codes, names = pd.factorize(ev["event_type"].to_numpy(), sort=True)
+        codes, names = pd.factorize(frame["event_type"].to_numpy(), sort=True)
         k = len(names)
         counts = np.bincount(pair * k + codes, minlength=len(pairs) * k).reshape(-1, k)
         for j, name in enumerate(names):
             pairs[f"type:{name}"] = counts[:, j]
-    pairs = pairs.reset_index()
+    return pairs.reset_index()
 
+
+def _interactions(
+    pairs: pd.DataFrame,
+    rules: EventRules,
+    report: EventReport,
+    item_values: dict[str, pd.Series] | None,
+    timed: bool,
+    user_ids: np.ndarray | None,
+    item_ids: np.ndarray | None,
+) -> Interactions:
+    """The Interactions of aggregated pairs: strength per ``rules.strength`` (pairs counted
+    into ``report``), every other column but the ids and time a per-pair feature."""
     if rules.strength == "value" and "value" not in pairs:
         raise RecsysError("events strength 'value' needs data.columns.value")
     strength = pairs[rules.strength].fillna(0.0).to_numpy(dtype=np.float64)
-    report.pairs = int((strength > 0).sum())
-    report.zero_strength_pairs = int((strength <= 0).sum())
+    report.pairs += int((strength > 0).sum())
+    report.zero_strength_pairs += int((strength <= 0).sum())
+    pairs = pairs.copy() if item_values else pairs
     for name, values in (item_values or {}).items():
         pairs[f"item_{name}"] = values.reindex(pairs["item"].to_numpy()).to_numpy(np.float64)
     feature_names = [c for c in pairs.columns if c not in ("user", "item", "timestamp")]
-    item_ids = None
-    if catalogue is not None:
-        item_ids = np.unique(np.concatenate([np.unique(pairs["item"].to_numpy()), catalogue]))
-    data = Interactions.from_arrays(
+    return Interactions.from_arrays(
         pairs["user"].to_numpy(),
         pairs["item"].to_numpy(),
         strength,
         pairs["timestamp"].to_numpy() if timed else None,
+        user_ids=user_ids,
         item_ids=item_ids,
         features={c: pairs[c].to_numpy(dtype=np.float64) for c in feature_names},
     )
-    report.log(source)
-    return data, report

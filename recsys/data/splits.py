@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
 from recsys.errors import EmptyDataError, RecsysError
@@ -252,10 +253,12 @@ class StrongGeneralization:
 
 
 class PredefinedSplit:
-    """The dataset's own train/test split (e.g. gowalla's, coat's random test set), used as
-    given. With ``val_ratio`` > 0 a per-user random share of the training part becomes
-    validation. Test pairs that are also in training are removed from the test part and
-    counted in the log (they could never be recommended)."""
+    """The dataset's own train/test split (e.g. gowalla's, coat's random test set, or an
+    event log's ``data.test_path`` / ``data.split_column``), used as given. With
+    ``val_ratio`` > 0 a per-user random share of the training part becomes validation. Test
+    pairs that are also in training stay in training and are removed from the test part,
+    counted in a warning: test ranking excludes each user's training items, so such a pair
+    could never be recommended."""
 
     name = "predefined"
 
@@ -264,7 +267,8 @@ class PredefinedSplit:
 
     def __call__(self, data: Interactions, seed: int) -> Split:
         raise RecsysError(
-            "split=predefined takes the dataset's own split, and this dataset has none; "
+            "split=predefined takes the dataset's own split, and this dataset has none (an "
+            "event log, data=events, has one with data.test_path or data.split_column); "
             "choose split=random, temporal, leave_one_out or strong_generalization"
         )
 
@@ -287,3 +291,50 @@ class PredefinedSplit:
             val = train.subset(np.zeros(train.nnz, dtype=bool))
         split = Split(train, val, test, test_candidates=parts.get("test_candidates"))
         return split.check(self.name, expect_val=self.val_ratio > 0)
+
+
+def complete_candidates(
+    candidates: Interactions, test: Interactions, source: str, seen: sp.spmatrix | None = None
+) -> Interactions:
+    """The test candidates (the only items each user's test ranking runs over), with every
+    held-out test item among its user's candidates: a held-out item outside them could never
+    be found, so missing ones are added and counted (a file of sampled negatives only, as
+    NCF's ``test.negative``, gets all held-out items added: said once, not warned). A test
+    user without any candidate is an error: their ranking would run over their held-out
+    items alone. Candidates that are a user's ``seen`` items (a users x items matrix of the
+    training and validation pairs) stay listed and are excluded from the ranking like any
+    training item (counted in the log)."""
+    truth = test.matrix.astype(bool).astype(np.float32)
+    listed = candidates.matrix.astype(bool).astype(np.float32)
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    without = users[np.diff(listed.indptr)[users] == 0]
+    if len(without):
+        raise RecsysError(
+            f"{len(without):,} of the {len(users):,} test users have no candidates in {source} "
+            f"(e.g. user {test.user_ids[without[0]]!r}): list candidates for every user with a "
+            "held-out test item (the split decides who has one), or give none to rank every item"
+        )
+    found = int(truth.multiply(listed).nnz)
+    missing = truth.nnz - found
+    if missing == truth.nnz:
+        log.info(
+            "test candidates %s hold none of the %d held-out test items; each user's held-out "
+            "items are added to their candidates", source, truth.nnz,
+        )  # fmt: skip
+    elif missing:
+        added_users = int((np.diff((truth - truth.multiply(listed)).tocsr().indptr) > 0).sum())
+        log.warning(
+            "%d held-out test items (of %d users) were not among their users' candidates in "
+            "%s; added, so that they can be found", missing, added_users, source,
+        )  # fmt: skip
+    merged = (listed + truth).tocsr()
+    merged.data[:] = 1.0
+    merged.sum_duplicates()
+    merged.sort_indices()
+    n_users = int((np.diff(merged.indptr) > 0).sum())
+    excluded = 0 if seen is None else int(merged.multiply(seen.astype(bool)).nnz)
+    log.info(
+        "test candidates: %d (user, item) pairs for %d users; %d of them are the user's training "
+        "or validation items, excluded from the ranking", merged.nnz, n_users, excluded,
+    )  # fmt: skip
+    return Interactions(merged.astype(np.float32), candidates.user_ids, candidates.item_ids)
