@@ -22,6 +22,7 @@ LAYERS = {  # dotted prefix -> layer (the longest matching prefix wins)
     "recsys.config": 4,
     "recsys.cli": 4,
     "recsys.serving": 4,
+    "recsys.serve": 4,
     "recsys.testing": 4,
     "recsys.callbacks": 4,
 }

@@ -30,37 +30,110 @@ def tokenize(text: str) -> list[str]:
 
 def tfidf(texts: Sequence[str], min_df: int = 1) -> sp.csr_matrix:
     """``(n_texts, n_terms)`` TF-IDF (see the module), terms in at least ``min_df`` texts."""
-    vocab: dict[str, int] = {}
+    return _tfidf_fit(texts, min_df)[0]
+
+
+def _token_counts(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> sp.csr_matrix:
+    """``(n_texts, len(vocab))`` token counts; with ``grow`` new tokens join ``vocab``,
+    else tokens outside it are ignored."""
     rows, cols = [], []
     for r, text in enumerate(texts):
         for token in tokenize(text or ""):
-            rows.append(r)
-            cols.append(vocab.setdefault(token, len(vocab)))
+            c = vocab.setdefault(token, len(vocab)) if grow else vocab.get(token)
+            if c is not None:
+                rows.append(r)
+                cols.append(c)
     counts = sp.csr_matrix(
         (np.ones(len(rows)), (rows, cols)), shape=(len(texts), max(len(vocab), 1))
     )
     counts.sum_duplicates()
+    return counts
+
+
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    out = counts.copy()
+    out.data = 1.0 + np.log(out.data)
+    return _normalize_rows((out @ sp.diags(idf)).tocsr())
+
+
+def _tfidf_fit(texts: Sequence[str], min_df: int = 1):
+    """``(tfidf, vocab, idf)``: the matrix of ``tfidf`` and what applies it to other texts."""
+    vocab: dict[str, int] = {}
+    counts = _token_counts(texts, vocab, grow=True)
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     keep = np.flatnonzero(df >= min_df)
     counts = counts[:, keep].tocsr()
-    df = df[keep]
-    out = counts.copy()
-    out.data = 1.0 + np.log(out.data)
-    out = out @ sp.diags(np.log((1 + len(texts)) / (1 + df)) + 1.0)
-    return _normalize_rows(out.tocsr())
+    terms = sorted(vocab, key=vocab.get)
+    vocab = {terms[j]: n for n, j in enumerate(keep) if j < len(terms)}
+    idf = np.log((1 + len(texts)) / (1 + df[keep])) + 1.0
+    return _weigh(counts, idf), vocab, idf
 
 
-def tfidf_svd(texts: Sequence[str], dims: int = 64, min_df: int = 1, seed: int = 0) -> np.ndarray:
+class TextEncoder:
+    """Item texts to vectors, fitted once on the training catalogue and then applied to new
+    texts (articles published after training) in the same space.
+
+    ``tfidf_svd``: a new text's TF-IDF row x (the fitted vocabulary and idf; unseen words
+    ignored), then v = normalize(x V_d diag(sign)), V_d the fitted SVD's right singular
+    vectors: for a training text this is its fitted vector (X V = U S). ``sentence``: the same
+    local model encodes new texts. ``state()`` / ``from_state`` carry it in a checkpoint
+    (plain lists and tensors)."""
+
+    def __init__(self, encoder: str, dims: int = 64, model_path: str | None = None) -> None:
+        if encoder not in ENCODERS:
+            raise RecsysError(f"unknown content encoder {encoder!r}; choose one of {ENCODERS}")
+        self.encoder, self.dims, self.model_path = encoder, int(dims), model_path
+        self.vocab: dict[str, int] = {}
+        self.idf = np.zeros(0)
+        self.components = np.zeros((0, 0))  # (terms, d): V_d diag(sign)
+
+    def fit(self, texts: Sequence[str], seed: int = 0) -> np.ndarray:
+        """Fit on ``texts``; returns their ``(n, d)`` float32 vectors, row-major."""
+        if self.encoder == "sentence":
+            return np.ascontiguousarray(sentence_vectors(texts, self.model_path))
+        x, self.vocab, self.idf = _tfidf_fit(texts)
+        d = min(self.dims, min(x.shape) - 1)
+        if d < 1:
+            raise RecsysError(f"too little text for item vectors: {x.shape[1]} distinct term(s)")
+        u, s, vt = svds(x, k=d, random_state=seed, v0=None)
+        order = np.argsort(-s)
+        vectors = u[:, order] * s[order]
+        sign = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(d)])  # a fixed sign
+        self.components = vt[order].T * sign
+        return np.ascontiguousarray(_normalize_rows(vectors * sign).astype(np.float32))
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), d)`` float32 vectors of new texts in the fitted space."""
+        if self.encoder == "sentence":
+            return np.ascontiguousarray(sentence_vectors(texts, self.model_path))
+        x = _weigh(_token_counts(texts, self.vocab, grow=False)[:, : len(self.idf)], self.idf)
+        return np.ascontiguousarray(_normalize_rows(x @ self.components).astype(np.float32))
+
+    def state(self) -> dict:
+        import torch
+
+        terms = sorted(self.vocab, key=self.vocab.get)
+        return {
+            "encoder": self.encoder,
+            "dims": self.dims,
+            "model_path": self.model_path,
+            "terms": terms,
+            "idf": torch.from_numpy(np.asarray(self.idf, np.float64)),
+            "components": torch.from_numpy(np.asarray(self.components, np.float64)),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> TextEncoder:
+        out = cls(state["encoder"], state["dims"], state["model_path"])
+        out.vocab = {t: j for j, t in enumerate(state["terms"])}
+        out.idf = state["idf"].numpy()
+        out.components = state["components"].numpy()
+        return out
+
+
+def tfidf_svd(texts: Sequence[str], dims: int = 64, seed: int = 0) -> np.ndarray:
     """``(n_texts, d)`` float32 item vectors, d = min(dims, what the data allows)."""
-    x = tfidf(texts, min_df)
-    d = min(int(dims), min(x.shape) - 1)
-    if d < 1:
-        raise RecsysError(f"too little text for item vectors: {x.shape[1]} distinct term(s)")
-    u, s, _ = svds(x, k=d, random_state=seed, v0=None)
-    order = np.argsort(-s)
-    vectors = u[:, order] * s[order]
-    vectors *= np.sign(vectors[np.abs(vectors).argmax(0), np.arange(d)])  # a fixed sign
-    return _normalize_rows(vectors).astype(np.float32)
+    return TextEncoder("tfidf_svd", dims).fit(texts, seed)
 
 
 def sentence_vectors(texts: Sequence[str], model_path: str | None) -> np.ndarray:
@@ -94,11 +167,7 @@ def item_vectors(
 ) -> np.ndarray:
     """``(n_items, d)`` vectors of the items' texts by ``encoder`` (see the module), row-major
     (as a loaded checkpoint's buffer: products then round the same after a round trip)."""
-    if encoder == "tfidf_svd":
-        return np.ascontiguousarray(tfidf_svd(texts, dims, seed=seed))
-    if encoder == "sentence":
-        return np.ascontiguousarray(sentence_vectors(texts, model_path))
-    raise RecsysError(f"unknown content encoder {encoder!r}; choose one of {ENCODERS}")
+    return TextEncoder(encoder, dims, model_path).fit(texts, seed)
 
 
 def has_text(dataset) -> bool:

@@ -147,6 +147,38 @@ def _fetch(url: str, dest: Path, algo: str, timeout: float, progress) -> str:
     return h.hexdigest()
 
 
+SIMULATOR_FLAGS = (
+    ("readers", int, 20_000, "readers (default 20000)"),
+    ("articles", int, 3_000, "articles (default 3000)"),
+    ("days", int, 30, "days of log (default 30)"),
+    ("sessions-per-reader", float, 0.5, "mean sessions per reader (default 0.5: most readers "
+     "come once or twice, about 15%% of those who come have 5 articles or more)"),
+    ("policy", str, "most_recent", "the site's widget: most_recent, most_popular or random"),
+    ("until-day", float, None, "only views before this day, and the articles published by "
+     "then (default: all)"),
+    ("seed", int, 0, "the simulation's seed"),
+)  # fmt: skip
+
+
+def simulate_publisher(args: argparse.Namespace) -> None:
+    """``recsys-data simulate-publisher``: ``PublisherSimulator.write_export``."""
+    from recsys.data.datasets.publisher_sim import PublisherSimulator
+
+    try:
+        sim = PublisherSimulator(
+            n_readers=args.readers, n_articles=args.articles, days=args.days,
+            sessions_per_reader=args.sessions_per_reader, policy=args.policy,
+            initial_articles=min(200, args.articles), seed=args.seed,
+        )  # fmt: skip
+    except ValueError as e:
+        raise RecsysError(f"recsys-data simulate-publisher: {e}") from None
+    out = sim.write_export(args.folder, args.until_day)
+    print(
+        f"wrote {out['views_written']:,} views to {out['views']} and "
+        f"{out['articles_written']:,} articles to {out['articles']}"
+    )
+
+
 @user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="recsys-data", description=__doc__.splitlines()[0])
@@ -160,7 +192,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     dl.add_argument("--force", action="store_true", help="fetch even if already present")
     sub.add_parser("list", help="the datasets that can be downloaded")
+    sim = sub.add_parser(
+        "simulate-publisher",
+        help="write a simulated publisher export (views.csv, articles.csv) into a folder",
+    )
+    sim.add_argument("folder", help="where views.csv and articles.csv go")
+    for flag, kind, default, what in SIMULATOR_FLAGS:
+        sim.add_argument(f"--{flag}", type=kind, default=default, help=what)
     args = parser.parse_args(argv)
+    if args.command == "simulate-publisher":
+        simulate_publisher(args)
+        return
     if args.command == "list":
         for name, src in sorted(SOURCES.items()):
             print(f"{name:16} {url_of(src)}  ({src.terms})")

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys.data.content import item_vectors
+from recsys.data.content import TextEncoder
 from recsys.data.training_data import TrainingData
 from recsys.errors import ConfigError
 from recsys.models.base import OnePassModule
@@ -54,6 +54,26 @@ class ContentKNN(OnePassModule):
         """New users from their items (all of them form the profile)."""
         return content_scores(self.item_vectors, rows, cols, n_users)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        save_encoder(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        load_encoder(self, checkpoint)
+
+
+def save_encoder(model, checkpoint: dict) -> None:
+    """Keep ``model.content_encoder`` (a fitted ``TextEncoder``) in ``checkpoint``, so that
+    texts of items published after training are placed in the same space (serving)."""
+    encoder = getattr(model, "content_encoder", None)
+    checkpoint["recsys"]["content_encoder"] = None if encoder is None else encoder.state()
+
+
+def load_encoder(model, checkpoint: dict) -> None:
+    state = checkpoint.get("recsys", {}).get("content_encoder")
+    model.content_encoder = None if state is None else TextEncoder.from_state(state)
+
 
 def register_content_buffers(model) -> None:
     """The content buffers of ``model`` (filled by ``fit_content``): ``item_vectors``
@@ -74,11 +94,12 @@ def require_text(data: TrainingData) -> None:
 
 
 def fit_content(model, data: TrainingData) -> None:
-    """Set ``model``'s buffers ``item_vectors`` (from the items' text, by the model's
-    ``encoder``, ``dims``, ``model_path``) and ``profile_indptr`` / ``profile_items`` (each
-    user's ``recent`` latest training items)."""
+    """Set ``model``'s ``content_encoder`` and buffers ``item_vectors`` (from the items'
+    text, by the model's ``encoder``, ``dims``, ``model_path``) and ``profile_indptr`` /
+    ``profile_items`` (each user's ``recent`` latest training items)."""
     h = model.hparams
-    vectors = item_vectors(data.item_text, h.encoder, h.dims, h.model_path)
+    model.content_encoder = TextEncoder(h.encoder, h.dims, h.model_path)
+    vectors = model.content_encoder.fit(data.item_text)
     model.item_vectors = torch.from_numpy(vectors).to(model.device)
     profile = recent_items(data.train, h.recent)
     model.profile_indptr = torch.from_numpy(profile.indptr.astype(np.int64)).to(model.device)

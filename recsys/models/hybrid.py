@@ -16,9 +16,11 @@ from recsys.models.base import OnePassModule, RecommenderModule
 from recsys.models.content import (
     content_scores,
     fit_content,
+    load_encoder,
     profile_scores,
     register_content_buffers,
     require_text,
+    save_encoder,
 )
 from recsys.registry import resolve_class
 
@@ -144,6 +146,14 @@ class HybridALS(ALS):
     def _route(self, scores, history, content) -> torch.Tensor:
         return route(scores, history, self.hparams.n_min, content, self.popularity)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        save_encoder(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        load_encoder(self, checkpoint)
+
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         rows, cols = rows.to(self.device), cols.to(self.device)
         scores = self.fold_in_rows(rows, cols, conf, n_users) @ self._items().T
@@ -267,8 +277,13 @@ class Hybrid(OnePassModule):
             lambda r: content_scores(self.item_vectors, rows, cols, n_users)[r], self.popularity,
         )  # fmt: skip
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        save_encoder(self, checkpoint)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
+        load_encoder(self, checkpoint)
         state = checkpoint["state_dict"]
         inner = {k[3:]: v for k, v in state.items() if k.startswith("cf.")}
         # the same data: the collaborative model's ids and training items are the hybrid's

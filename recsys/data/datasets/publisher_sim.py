@@ -14,6 +14,9 @@ from recsys.data.interactions import Interactions
 from recsys.files import write_atomically
 
 POLICIES = ("most_recent", "most_popular", "random")
+SECTIONS = ("politics", "business", "sport", "culture", "science", "health", "travel", "food",
+            "technology", "education", "climate", "cities", "world", "opinion", "media", "music",
+            "film", "books", "style", "motoring")  # fmt: skip
 DAY = 86_400
 START = 1_577_836_800  # 2020-01-01 00:00 UTC
 
@@ -181,6 +184,54 @@ class PublisherSimulator:
         if path.suffix.lower() == ".parquet":
             return write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
         return write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+    def write_export(self, folder: str | Path, until_day: float | None = None) -> dict:
+        """A publisher-style export in ``folder``, as an agency receives one: ``views.csv``
+        (``reader``, ``article``, ``time`` ISO 8601 UTC, ``session``, ``dwell_seconds``,
+        ``source``: widget or organic) and ``articles.csv``, the CMS table (``article``,
+        ``title``, ``body``, ``section``, ``published`` ISO 8601, ``words``): readers ``r<n>``,
+        articles ``a<n>``, sections named after each article's main topic. ``until_day``:
+        only the views before that day of the log, and only the articles published by then
+        (the CMS as it was), e.g. to serve later articles to a model trained on this.
+        Returns ``{"views": path, "articles": path, "views_written": n, "articles_written":
+        m}``; files are written atomically."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        ev = self.events()
+        truth = self.truth
+        cutoff = np.inf if until_day is None else START + float(until_day) * DAY
+        ev = ev[ev["timestamp"] < cutoff]
+        iso = pd.to_datetime(ev["timestamp"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        views = pd.DataFrame(
+            {
+                "reader": "r" + ev["user"].astype(str),
+                "article": "a" + ev["item"].astype(str),
+                "time": iso,
+                "session": "s" + ev["session"].astype(str),
+                "dwell_seconds": ev["dwell"],
+                "source": ev["source"],
+            }
+        )
+        shown = np.flatnonzero(truth.published < cutoff)
+        text = self.item_text()
+        published = pd.to_datetime(truth.published[shown], unit="s", utc=True)
+        articles = pd.DataFrame(
+            {
+                "article": [f"a{i}" for i in shown],
+                "title": [" ".join(text[i].split()[:6]) for i in shown],
+                "body": [text[i] for i in shown],
+                "section": [SECTIONS[t % len(SECTIONS)] + ("" if t < len(SECTIONS) else str(t))
+                            for t in truth.topics[shown].argmax(1)],
+                "published": published.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "words": np.round(truth.length_words[shown]).astype(np.int64),
+            }
+        )  # fmt: skip
+        paths = {}
+        for name, frame in (("views", views), ("articles", articles)):
+            paths[name] = write_atomically(
+                folder / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
+            )
+        return {**paths, "views_written": len(views), "articles_written": len(articles)}
 
     # -- simulation -----------------------------------------------------------------------
     def _simulate(self) -> None:
