@@ -143,7 +143,7 @@ class EventLog:
             raise RecsysError("give the split column as data.split_column, not data.columns")
         self.test_path = test_path
         self.split_column = split_column
-        self.split_values = {str(k): str(v) for k, v in dict(split_values).items()}
+        self.split_values = {str(k): str(v) for k, v in dict(split_values or PART_VALUES).items()}
         self.candidates_path = candidates_path
         self.candidates_columns = {"user": None, "item": None, **dict(candidates_columns or {})}
         if set(self.candidates_columns) != {"user", "item"}:
