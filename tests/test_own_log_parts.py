@@ -11,6 +11,7 @@ import torch
 from helpers import compose_config
 
 from recsys.data.datamodule import RecsysDataModule
+from recsys.data.events import Relevance
 from recsys.errors import DataFormatError, RecsysError
 from recsys.runs.fit import train
 
@@ -192,6 +193,11 @@ def test_relevance_limited_to_purchases_evaluates_purchased_test_pairs_only(tmp_
     hit = RecsysDataModule.from_config(compose_config("train", cached, tmp_path / "c"))
     assert hit.cache_hit and pairs_of(hit.held_out("test")) == pairs_of(dm.held_out("test"))
     assert pairs_of(fresh.held_out("test")) == pairs_of(dm.held_out("test"))
+    test = dm.split.test  # a strength threshold, alone and with the event types
+    strong = Relevance(min_strength=2).mask(test)
+    assert np.array_equal(strong, test.matrix.data >= 2) and 0 < strong.sum() < test.nnz
+    both = Relevance(event_types=["purchase"], min_strength=2).mask(test)
+    assert np.array_equal(both, strong & (test.features["type:purchase"] > 0))
     typo = compose_config("train", overrides(log, *more, "data.relevance.event_types=[purchse]"),
                           tmp_path / "t")  # fmt: skip
     with pytest.raises(RecsysError, match="'purchse' is no event type of the log"):
