@@ -51,14 +51,16 @@ def _options(cfg: DictConfig) -> dict:
 
 
 def _rows(results: list[dict], key: str) -> pd.DataFrame:
-    """Lists as a long table: ``key``, ``rank`` (1 = best), ``item``, ``score``."""
+    """Lists as a long table: ``key`` (``user``, or ``item`` for related articles), ``rank``
+    (1 = best), ``item`` (``related`` for related articles), ``score``."""
+    listed = "related" if key == "item" else "item"
     rows = [
         (r[key], rank, item, score)
         for r in results
         for rank, (item, score) in enumerate(zip(r["items"], r["scores"]), start=1)
     ]
-    frame = pd.DataFrame(rows, columns=[key, "rank", "item", "score"])
-    for column in (key, "item"):
+    frame = pd.DataFrame(rows, columns=[key, "rank", listed, "score"])
+    for column in (key, listed):
         frame[column] = frame[column].astype(str)
     return frame
 

@@ -73,7 +73,8 @@ def _item_settings(model: RecommenderModule, paths: Mapping | None = None) -> di
     stored = (model.run_config or {}).get("data") or {}
     conf = OmegaConf.create({**stored, "paths": dict(paths or {})})
     try:
-        items = OmegaConf.to_container(conf.data["items"], resolve=True) if "data" in conf else {}
+        items = conf.data.get("items") if "data" in conf else None
+        items = OmegaConf.to_container(items, resolve=True) if items is not None else {}
     except Exception as e:  # noqa: BLE001 - an interpolation the stored config cannot resolve
         raise RecsysError(f"the run's item table setting cannot be resolved here: {e}") from None
     return {**ITEM_DEFAULTS, **dict(items or {})}

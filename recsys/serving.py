@@ -80,7 +80,8 @@ def history_confidences(
     (external ids) and their confidences by the confidence fitted at training, from raw
     ``strengths`` (default 1 each) and per-pair ``features`` (e.g. ``{"dwell": [...]}``
     seconds; NaN or None: unknown). A repeated item's strengths and features add up, as
-    repeated events do in training."""
+    repeated events do in training, and its ``count`` (views) is its number of entries
+    unless given."""
     cols = item_indices(model, items)
     n = len(cols)
     strengths = np.ones(n) if strengths is None else np.asarray(strengths, dtype=np.float64)
@@ -99,6 +100,7 @@ def history_confidences(
         total = np.bincount(group[known], values[known], minlength=len(distinct))
         any_known = np.bincount(group[known], minlength=len(distinct)) > 0
         summed_feats[name] = np.where(any_known, total, np.nan)
+    summed_feats.setdefault("count", np.bincount(group, minlength=len(distinct)).astype(float))
     rows = np.zeros(len(distinct), dtype=np.int64)
     return distinct, model.history_confidences(rows, distinct, summed, summed_feats, 1)
 

@@ -637,6 +637,7 @@ class EventReport:
     pairs: int = 0
     zero_strength_pairs: int = 0
     duplicate_rows: int = 0  # rows equal to an earlier row in every column: kept, reported
+    items_missing_from_table: int = 0  # events on items the item table lacks (kept or dropped)
 
     @classmethod
     def from_dict(cls, values: dict) -> EventReport:
@@ -664,6 +665,11 @@ class EventReport:
         for reason, n in self.dropped.items():
             if n:
                 log.warning("%s: dropped %d events: %s", source, n, reason)
+        if self.items_missing_from_table and not any("item table" in r for r in self.dropped):
+            log.warning(
+                "%s: %d events on items missing from the item table, kept",
+                source, self.items_missing_from_table,
+            )  # fmt: skip
         if self.zero_strength_pairs:
             log.warning(
                 "%s: %d pairs have strength 0 and are left out of the interactions",

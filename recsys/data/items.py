@@ -150,6 +150,15 @@ def read_items(
     return ItemTable(out, str(path))
 
 
+def items_missing(table: ItemTable, event_items: pd.Series) -> np.ndarray:
+    """``(len(event_items),)`` bool: True for events on items the table does not have (ids
+    also compared by their string form)."""
+    known = event_items.isin(table.frame.index) | event_items.astype(str).isin(
+        table.frame.index.astype(str)
+    )
+    return ~known.to_numpy()
+
+
 def check_event_items(
     table: ItemTable, event_items: pd.Series, rows: pd.Series, policy: str
 ) -> np.ndarray:
@@ -160,10 +169,7 @@ def check_event_items(
         raise RecsysError(
             f"data.items.unknown_items must be one of {UNKNOWN_ITEMS}, got {policy!r}"
         )
-    known = event_items.isin(table.frame.index) | event_items.astype(str).isin(
-        table.frame.index.astype(str)
-    )
-    missing = ~known.to_numpy()
+    missing = items_missing(table, event_items)
     if not missing.any():
         return np.ones(len(event_items), dtype=bool)
     n_items = int(event_items[missing].nunique())
@@ -182,4 +188,4 @@ def check_event_items(
     return np.ones(len(event_items), dtype=bool)
 
 
-__all__ = ["FORMATS", "ItemTable", "check_event_items", "read_items"]
+__all__ = ["FORMATS", "ItemTable", "check_event_items", "items_missing", "read_items"]

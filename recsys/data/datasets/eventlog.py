@@ -29,7 +29,7 @@ from recsys.data.events import (
     read_table,
 )
 from recsys.data.interactions import Interactions
-from recsys.data.items import ItemTable, check_event_items, read_items
+from recsys.data.items import ItemTable, check_event_items, items_missing, read_items
 from recsys.errors import DataFormatError, EmptyDataError, RecsysError
 
 ITEM_DEFAULTS = {
@@ -160,6 +160,7 @@ class EventLog:
         self.relevance = Relevance(**dict(relevance or {}))
         self.report: EventReport | None = None
         self._table: ItemTable | None = None
+        self._missing_events = 0  # events on items the item table lacks
         self._files: list[LogFile] | None = None
         self._test_files: list[LogFile] | None = None
         self._events: pd.DataFrame | None = None
@@ -258,6 +259,7 @@ class EventLog:
                 except DataFormatError as e:
                     raise DataFormatError(f"{name}: {e}") from None
         keep = check_event_items(table, events["item"], events["row"], policy)
+        self._missing_events = int(items_missing(table, events["item"]).sum())
         values = {"length": table.frame["length"]} if "length" in table.frame else None
         return events[keep], table.ids, values, int((~keep).sum())
 
@@ -282,6 +284,7 @@ class EventLog:
         return parts
 
     def _count_dropped(self, dropped: int) -> None:
+        self.report.items_missing_from_table = self._missing_events
         if dropped:
             self.report.dropped["events on items missing from the item table"] = dropped
             self.report.events_read += dropped
