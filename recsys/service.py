@@ -301,23 +301,29 @@ def _pop_required(options: dict, name: str, endpoint: str):
 
 # -- running it ---------------------------------------------------------------------------
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` (0: a free port); RecsysError if it cannot be."""
+    """A socket bound to ``host:port`` (0: a free port); RecsysError if it cannot be. Made
+    with the protocol number getaddrinfo gives (IPPROTO_TCP, not 0): asyncio sets TCP_NODELAY
+    only on connections of such sockets, and without it every answer written in two parts
+    (headers, then body) waits about 40 ms for the client's delayed ACK."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock.bind(address)
     except OSError as e:
         raise RecsysError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.set_inheritable(True)
     return sock
 
 
-def server_for(app, log_level: str = "info", access_log: bool = True):
-    """A uvicorn ``Server`` for ``app`` (run it with ``.run(sockets=[listening_socket(...)])``)."""
+def server_for(app, log_level: str = "info", access_log: bool = True, **config):
+    """A uvicorn ``Server`` for ``app`` (run it with ``.run(sockets=[listening_socket(...)])``);
+    ``config``: more of ``uvicorn.Config``'s settings (e.g. ``timeout_keep_alive``)."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off")
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=access_log, lifespan="off", **config
+    )
     return uvicorn.Server(config)
 
 

@@ -5,6 +5,7 @@ goes on; the console script's own errors (no extra, a port in use) as one line, 
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -208,6 +209,22 @@ def test_health_names_the_model_and_catalogue(served):
     assert got["articles"] == len(rec.item_ids)
     assert got["new_articles"] == len(rec.item_ids) - rec.n_known
     assert got["readers"] == len(rec.model.user_ids)
+
+
+def test_answers_are_not_held_back_by_delayed_acks(served):
+    """Connections get TCP_NODELAY: without it each answer (headers, then body: two writes)
+    waited ~40 ms for the client's delayed ACK on a keep-alive connection."""
+    _, url, _, _ = served
+    connection = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlparse(url).port)
+    seconds = []
+    for _ in range(15):
+        start = time.perf_counter()
+        connection.request("GET", "/health")
+        answer = connection.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())["status"] == "ok"
+        seconds.append(time.perf_counter() - start)
+    connection.close()
+    assert sorted(seconds)[len(seconds) // 2] < 0.025, seconds
 
 
 def _serve_main(args: list[str], capsys) -> tuple[int, str]:
