@@ -1,9 +1,9 @@
 """Serving latency and throughput: ``recsys.serve.Recommender`` in-process and the HTTP service
 (``recsys.service``) over loopback, on a simulated site of 20,000 articles and 100,000 readers.
 
-    python benchmarks/serving.py                       # the table of /tmp/helperB_bench.md
+    python benchmarks/serving.py                       # the table (about 5 min here)
     python benchmarks/serving.py --profile             # + cProfile of each in-process request
-    python benchmarks/serving.py --index-ids-once      # with ids looked up in dicts built once
+    python benchmarks/serving.py --index-ids-once      # + the proposed id lookup, side by side
 
 The site: ``PublisherSimulator`` (``--readers`` x ``--articles``, ``--days`` of sessions),
 written as a publisher export and trained by ``recsys-train`` as the worked example
