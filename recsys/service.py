@@ -332,7 +332,9 @@ def serving_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[s
     """``app`` served from a background thread of this process (tests, benchmarks); yields its
     base URL (``http://127.0.0.1:<port>``) once it accepts connections, and stops it after."""
     sock = listening_socket(host, port)
-    server = server_for(app, log_level="warning", access_log=False)
+    # log_config=None: uvicorn leaves the process's logging as it is (its own dictConfig
+    # would close every handler of the host process); its warnings go to the root logger
+    server = server_for(app, log_level="warning", access_log=False, log_config=None)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
