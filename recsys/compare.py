@@ -294,6 +294,13 @@ def main(argv: list[str] | None = None) -> None:
         baseline = matches[0]
     if args.history:
         runs = history_filter(runs, args.history)
+        if all(frame.empty for frame in runs.values()):  # an empty segment: nothing to compare
+            note = f"no evaluated user has {args.history} training interactions in these runs"
+            if args.output:
+                write_text(args.output, note + "\n")
+            else:
+                print(note)
+            return
     metrics = args.metrics or default_metrics(runs)
     table = compare(runs, baseline, metrics, args.level, args.resamples, args.seed)
     ascending = args.sort in ("p_ttest", "run")

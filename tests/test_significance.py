@@ -170,5 +170,9 @@ def test_history_restricts_the_comparison_to_a_user_segment(tmp_path, capsys):
     assert C.history_filter(runs, "9")["a"].index.tolist() == ["u4"]
     C.main([str(tmp_path / "a"), str(tmp_path / "b"), "--history", "0-2", "--resamples", "200"])
     assert "| b | ndcg@20 | 3 |" in capsys.readouterr().out
+    C.main([str(tmp_path / "a"), str(tmp_path / "b"), "--history", "30+"])  # nobody: a note
+    assert capsys.readouterr().out.strip() == (
+        "no evaluated user has 30+ training interactions in these runs"
+    )
     with pytest.raises(Exception, match="LO-HI"):
         C.history_filter(runs, "few")
