@@ -49,7 +49,7 @@ from recsys.models.base import FactorModel, RecommenderModule
 from recsys.models.checkpoint import load_model
 from recsys.models.content import ContentKNN
 from recsys.models.hybrid import Hybrid, HybridALS, ridge_map
-from recsys.serving import history_confidences, user_indices
+from recsys.serving import confidences_at
 
 log = logging.getLogger(__name__)
 DAY = 86_400.0
@@ -145,6 +145,7 @@ class Recommender:
         new = _new_ids(known, items)
         self.item_ids = np.concatenate([known.astype(object), new.astype(object)])
         self._index = {str(i): j for j, i in enumerate(self.item_ids)}
+        self._readers = {str(u): r for r, u in enumerate(model.user_ids or [])}
         self.published = _column(items, "published", self.item_ids, -np.inf, np.float64)
         self.topics = _column(items, "topic", self.item_ids, "", object)
         self.vectors = self._content_vectors(items)
@@ -241,6 +242,19 @@ class Recommender:
             )
         return np.asarray(found, dtype=np.int64)
 
+    def reader_index(self, users: Sequence) -> np.ndarray:
+        """Row indices of known readers' ids (also by their string form); UnknownIdError
+        naming the unknown ones, and what to give for a new reader."""
+        found = [self._readers.get(str(u)) for u in users]
+        unknown = [u for u, r in zip(users, found) if r is None]
+        if unknown:
+            raise UnknownIdError(
+                f"unknown user id(s) {', '.join(map(repr, unknown[:10]))}: the model was "
+                f"trained on {len(self._readers):,} readers; for a new reader, give the "
+                "articles read so far instead: history=[...] (or context=<article>)"
+            )
+        return np.asarray(found, dtype=np.int64)
+
     # -- lists ----------------------------------------------------------------------------
     def recommend(self, user=None, history: Sequence | None = None, **options) -> dict:
         with torch_threads(self.request_threads):
@@ -301,7 +315,7 @@ class Recommender:
     # -- scoring --------------------------------------------------------------------------
     def _known_scores(self, users: np.ndarray) -> tuple[torch.Tensor, tuple]:
         """``(B, n_catalogue)`` scores of known readers and their training articles."""
-        idx = torch.from_numpy(user_indices(self.model, list(users)))
+        idx = torch.from_numpy(self.reader_index(users))
         known = self.model.score_users(idx).cpu()
         new = self._new_item_scores(idx, None)
         read = ((np.zeros(0, np.int64), np.zeros(0, np.int64)) if self.model.seen is None
@@ -319,7 +333,7 @@ class Recommender:
         cols, conf = self._history_entries(request, history, cat[: len(history)])
         if request.context is not None and cat[-1] < self.n_known and cat[-1] not in cols:
             unknown = {name: [None] for name in _features_used(self.model)}
-            _, one = history_confidences(self.model, [request.context], None, unknown)  # a view
+            _, one = confidences_at(self.model, cat[-1:], None, unknown)  # one view
             cols, conf = np.append(cols, cat[-1]), np.append(conf, one)
             order = np.argsort(cols)
             cols, conf = cols[order], conf[order]
@@ -336,7 +350,7 @@ class Recommender:
     def _history_entries(self, request: Request, history: list, cat: np.ndarray):
         """``(cols, confidences)`` of the history's articles the model knows: from the given
         ``confidences`` (one per distinct article), else by the confidence fitted at training
-        from ``strengths`` and ``features`` (``recsys.serving.history_confidences``)."""
+        from ``strengths`` and ``features`` (``recsys.serving.confidences_at``)."""
         trained = np.flatnonzero(cat < self.n_known)
         if request.confidences is not None:
             given = np.asarray(request.confidences, dtype=np.float32)
@@ -357,9 +371,7 @@ class Recommender:
                 raise RecsysError(f"{len(history)} articles but {len(values)} values of {name}")
         features = {name: [None] * len(trained) for name in _features_used(self.model)}
         features.update({k: pick(v) for k, v in (request.features or {}).items()})
-        return history_confidences(
-            self.model, [history[i] for i in trained], pick(request.strengths), features
-        )
+        return confidences_at(self.model, cat[trained], pick(request.strengths), features)
 
     def _new_item_scores(self, users, fold, content_items=None) -> torch.Tensor:
         """``(B, n_new)`` scores of the articles new to the model (see the module); -inf

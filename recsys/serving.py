@@ -82,7 +82,17 @@ def history_confidences(
     seconds; NaN or None: unknown). A repeated item's strengths and features add up, as
     repeated events do in training, and its ``count`` (views) is its number of entries
     unless given."""
-    cols = item_indices(model, items)
+    return confidences_at(model, item_indices(model, items), strengths, features)
+
+
+def confidences_at(
+    model: RecommenderModule,
+    cols: np.ndarray,
+    strengths: Sequence[float] | None = None,
+    features: Mapping[str, Sequence[float]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``history_confidences`` of a history given by column indices ``cols``."""
+    cols = np.asarray(cols, dtype=np.int64)
     n = len(cols)
     strengths = np.ones(n) if strengths is None else np.asarray(strengths, dtype=np.float64)
     feats = {

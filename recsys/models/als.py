@@ -185,7 +185,16 @@ class ALS(FactorModel, ClosedFormModule):
             csr.counts, self.n_items, h.regularization, h.alpha0, h.reg_exponent,
             self.item_factors.dtype,
         )  # fmt: skip
-        return solve_cholesky(csr, self.item_factors, reg, h.alpha0, h.budget)
+        return solve_cholesky(csr, self.item_factors, reg, h.alpha0, h.budget, self._gram())
+
+    def _gram(self) -> torch.Tensor:
+        """Y^T Y of the item factors, kept until they change (a new reader's fold-in on a
+        large catalogue would otherwise recompute it for every request)."""
+        y = self.item_factors
+        key = (y.data_ptr(), y._version, tuple(y.shape), y.device)
+        if getattr(self, "_gram_key", None) != key:
+            self._gram_cache, self._gram_key = y.T @ y, key
+        return self._gram_cache
 
     def fold_in(self, items: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
         """Exact ``(k,)`` factors of one new user from their item indices and confidences."""

@@ -230,8 +230,10 @@ class RecommenderModule(L.LightningModule):
         training users with exactly these items would have had."""
         if self.confidence is None:
             raise RecsysError("the model has no fitted confidence (it was never prepared)")
+        if getattr(self, "_item_id_source", None) is not self.item_ids:  # once per id map
+            self._item_id_source, self._item_id_array = self.item_ids, np.asarray(self.item_ids)
         return self.confidence.values_of_histories(
-            self.item_ids, rows, cols, strengths, features, n_users
+            self._item_id_array, rows, cols, strengths, features, n_users
         )
 
     # -- popularity adjustment (public) ---------------------------------------------------
