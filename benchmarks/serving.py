@@ -3,7 +3,6 @@
 
     python benchmarks/serving.py                       # the table (about 5 min here)
     python benchmarks/serving.py --profile             # + cProfile of each in-process request
-    python benchmarks/serving.py --index-ids-once      # + the proposed id lookup, side by side
 
 The site: ``PublisherSimulator`` (``--readers`` x ``--articles``, ``--days`` of sessions),
 written as a publisher export and trained by ``recsys-train`` as the worked example
@@ -94,35 +93,6 @@ def _stamp(folder: Path, sizes: dict | None = None):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def id_lookups() -> tuple:
-    """``(as is, proposed)`` versions of ``recsys.serving._index`` (behind ``user_indices``
-    and ``item_indices``, which ``Recommender`` calls for readers and histories): the proposed
-    one looks ids up in dicts built once per id list instead of at every call."""
-    import recsys.serving as serving
-
-    built: dict[int, tuple] = {}
-
-    def _index(ids, wanted):
-        if id(ids) not in built:
-            built[id(ids)] = (ids, {u: i for i, u in enumerate(ids)},
-                              {str(u): i for i, u in enumerate(ids)})  # fmt: skip
-        _, by_id, by_str = built[id(ids)]
-        return [by_id.get(u, by_str.get(str(u))) for u in wanted]
-
-    return serving._index, _index
-
-
-def looking_up_by(lookup, call):
-    """``call`` with ``recsys.serving._index`` set to ``lookup`` first."""
-    import recsys.serving as serving
-
-    def run(*args, **kwargs):
-        serving._index = lookup
-        return call(*args, **kwargs)
-
-    return run
-
-
 # -- requests -------------------------------------------------------------------------------
 def requests_of(rec, kind: str, n: int, seed: int, now: str) -> list[tuple[str, dict]]:
     """``n`` seeded requests of ``kind``: ``(endpoint, parameters)``."""
@@ -181,13 +151,11 @@ def timed(call, requests) -> list[float]:
 
 
 # -- the service in a child process ---------------------------------------------------------
-def serve_child(ckpt: str, items: str, port: int, index_once: bool) -> None:
+def serve_child(ckpt: str, items: str, port: int) -> None:
     """The HTTP service (``recsys.service``'s app and server, as ``recsys-serve`` runs them)."""
     from recsys.serve import Recommender
     from recsys.service import create_app, listening_socket, server_for
 
-    if index_once:
-        looking_up_by(id_lookups()[1], lambda: None)()
     sock = listening_socket("127.0.0.1", port)
     app = create_app(Recommender.load(ckpt, items=items))
     # connections stay open while the other kinds and ways take their turns (uvicorn: 5 s)
@@ -196,12 +164,12 @@ def serve_child(ckpt: str, items: str, port: int, index_once: bool) -> None:
 
 
 @contextlib.contextmanager
-def service(ckpt: Path, items: Path, index_once: bool):
+def service(ckpt: Path, items: Path):
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     cmd = [sys.executable, __file__, "--serve-child", str(ckpt), str(items), str(port)]
-    proc = subprocess.Popen(cmd + (["--index-ids-once"] if index_once else []))
+    proc = subprocess.Popen(cmd)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -259,17 +227,11 @@ def main() -> None:
     p.add_argument("--export-repeats", type=int, default=3)
     p.add_argument("--no-http", action="store_true")
     p.add_argument("--profile", action="store_true")
-    p.add_argument(
-        "--index-ids-once",
-        action="store_true",
-        help="also measure, side by side, with ids looked up in dicts built once (the change "
-        "proposed for recsys.serving._index)",
-    )
     p.add_argument("--serve-child", nargs=3, metavar=("CKPT", "ITEMS", "PORT"))
     args = p.parse_args()
     if args.serve_child:
         ckpt, items, port = args.serve_child
-        serve_child(ckpt, items, int(port), args.index_ids_once)
+        serve_child(ckpt, items, int(port))
         return
 
     import torch
@@ -296,20 +258,12 @@ def main() -> None:
     requests = {kind: requests_of(rec, kind, args.requests, i, now) for i, kind in enumerate(KINDS)}
     if args.profile:
         profile(rec, requests)
-    as_is, once = id_lookups()
-    ways = {"in-process": looking_up_by(as_is, lambda e, q: in_process(rec, e, q))}
-    if args.index_ids_once:
-        ways["in-process, ids indexed once"] = looking_up_by(
-            once, lambda e, q: in_process(rec, e, q)
-        )
+    ways = {"in-process": lambda e, q: in_process(rec, e, q)}
     results = {kind: {way: [] for way in ways} for kind in KINDS}  # seconds, per repeat
     loads = []
     with contextlib.ExitStack() as stack:
-        servers = {} if args.no_http else {"HTTP": False}
-        if servers and args.index_ids_once:
-            servers["HTTP, ids indexed once"] = True
-        for way, index_once in servers.items():
-            client = stack.enter_context(service(ckpt, items, index_once))
+        for way in [] if args.no_http else ["HTTP"]:
+            client = stack.enter_context(service(ckpt, items))
             for kind, reqs in requests.items():  # the same lists either way
                 for endpoint, params in reqs[:5]:
                     assert client(endpoint, params) == in_process(rec, endpoint, params), kind
@@ -325,14 +279,12 @@ def main() -> None:
                 for way, call in ways.items():
                     results[kind][way].append(timed(call, reqs))
         users = list(rec.model.user_ids)
-        exports = {"as is": as_is, **({"ids indexed once": once} if args.index_ids_once else {})}
-        export = {name: [] for name in exports}
+        export = {"recommend_users": []}
         for _ in range(args.export_repeats):
             loads.append(os.getloadavg()[0])
-            for name, lookup in exports.items():
-                begin = time.perf_counter()
-                looking_up_by(lookup, rec.recommend_users)(users, k=10)
-                export[name].append(time.perf_counter() - begin)
+            begin = time.perf_counter()
+            rec.recommend_users(users, k=10)
+            export["recommend_users"].append(time.perf_counter() - begin)
     print(
         f"# {args.repeats} repeats x {args.requests} requests of each kind, each way in turn; "
         f"load average (1 min) at each repeat and export: {', '.join(f'{x:.1f}' for x in loads)}"
@@ -350,7 +302,7 @@ def main() -> None:
         f"\nBatch export, `recommend_users` of all {len(users):,} readers, k=10, in-process "
         f"(median (min-max) of {args.export_repeats}):\n"
     )
-    print("| ids | seconds | readers/s |\n|---|---|---|")
+    print("| call | seconds | readers/s |\n|---|---|---|")
     for name, seconds in export.items():
         rate = spread([len(users) / x for x in seconds], lambda x: f"{x:,.0f}")
         print(f"| {name} | {spread(seconds, lambda x: f'{x:.1f}')} | {rate} |")

@@ -145,13 +145,14 @@ class Recommender:
         new = _new_ids(known, items)
         self.item_ids = np.concatenate([known.astype(object), new.astype(object)])
         self._index = {str(i): j for j, i in enumerate(self.item_ids)}
-        self._readers = {str(u): r for r, u in enumerate(model.user_ids or [])}
+        readers = [] if model.user_ids is None else model.user_ids
+        self._readers = {str(u): r for r, u in enumerate(readers)}
         self.published = _column(items, "published", self.item_ids, -np.inf, np.float64)
         self.topics = _column(items, "topic", self.item_ids, "", object)
         self.vectors = self._content_vectors(items)
         self.factors = _factor_source(model)
-        self.new_factors = self._map_new_items(ridge)
-        if len(new) and self.new_factors is None and not self._scores_content():
+        self.mapped_factors = self._map_new_items(ridge)
+        if len(new) and self.mapped_factors is None and not self._scores_content():
             log.warning(
                 "%d articles of the item table are new to %s, which can score them neither "
                 "from factors nor from content: they are left out until it is retrained",
@@ -205,26 +206,31 @@ class Recommender:
         return torch.from_numpy(TextEncoder("tfidf_svd", 64).fit(texts))
 
     def _map_new_items(self, ridge: float) -> torch.Tensor | None:
-        """``(n_new, k + 1)`` factors and biases of the articles new to the model, from their
-        content by the ridge map over the items trained with interactions; None when the
-        model has no factors, or nothing is new."""
-        n_new = len(self.item_ids) - self.n_known
-        if self.factors is None or self.vectors is None or n_new == 0:
+        """``(len(self.mapped), k + 1)`` factors and biases of the articles a factor model
+        has no trained factors for (``self.mapped``: the catalogue's new articles, and, for a
+        model that does not place them itself, its articles without a training interaction),
+        from their content by the ridge map over the trained articles; None when the model
+        has no factors or no content is known, or nothing needs placing."""
+        trained = np.zeros(self.n_known, dtype=bool)
+        if self.model.seen is not None:
+            trained[np.unique(self.model.seen.indices)] = True
+        untrained = np.flatnonzero(~trained)
+        if isinstance(self.model, HybridALS | Hybrid):  # they place their own untrained items
+            untrained = untrained[:0]
+        self.mapped = np.concatenate([untrained, np.arange(self.n_known, len(self.item_ids))])
+        if self.factors is None or self.vectors is None or not len(self.mapped):
             return None
         y = self.factors.item_table().detach().cpu().double()
         bias = self.factors.item_biases()
         b = torch.zeros(len(y), dtype=torch.float64) if bias is None else bias.detach().cpu()
         target = torch.cat([y, b.double().reshape(-1, 1)], dim=1)
-        trained = np.zeros(self.n_known, dtype=bool)
-        if self.model.seen is not None:
-            trained[np.unique(self.model.seen.indices)] = True
         warm = torch.from_numpy(np.flatnonzero(trained))
-        vectors = torch.cat([self.vectors[warm], self.vectors[self.n_known :]])
+        mapped = torch.from_numpy(self.mapped)
+        vectors = torch.cat([self.vectors[warm], self.vectors[mapped]])
         new = torch.zeros(len(vectors), dtype=torch.bool)
         new[len(warm) :] = True
-        padding = torch.zeros(n_new, target.shape[1], dtype=torch.float64)
-        factors = torch.cat([target[warm], padding])
-        return ridge_map(vectors, new, factors, ridge).float()
+        padding = torch.zeros(len(mapped), target.shape[1], dtype=torch.float64)
+        return ridge_map(vectors, new, torch.cat([target[warm], padding]), ridge).float()
 
     def _scores_content(self) -> bool:
         return isinstance(self.model, ContentKNN | HybridALS | Hybrid) and self.vectors is not None
@@ -316,11 +322,10 @@ class Recommender:
     def _known_scores(self, users: np.ndarray) -> tuple[torch.Tensor, tuple]:
         """``(B, n_catalogue)`` scores of known readers and their training articles."""
         idx = torch.from_numpy(self.reader_index(users))
-        known = self.model.score_users(idx).cpu()
-        new = self._new_item_scores(idx, None)
+        scores = self._extended(self.model.score_users(idx).cpu(), idx, None)
         read = ((np.zeros(0, np.int64), np.zeros(0, np.int64)) if self.model.seen is None
                 else row_entries(self.model.seen, idx.numpy())[:2])  # fmt: skip
-        return torch.cat([known, new], dim=1), read
+        return scores, read
 
     def _new_scores(self, request: Request) -> tuple[torch.Tensor, tuple]:
         """``(1, n_catalogue)`` scores of a new reader from history (+ context)."""
@@ -344,8 +349,7 @@ class Recommender:
             conf_t = torch.from_numpy(np.asarray(conf, dtype=np.float32))
             fold = (rows, torch.from_numpy(cols.astype(np.int64)), conf_t)
             known = self.model.score_history(*fold, 1).cpu()
-        new = self._new_item_scores(None, fold, content_items=cat)
-        return torch.cat([known, new], dim=1), read
+        return self._extended(known, None, fold, content_items=cat), read
 
     def _history_entries(self, request: Request, history: list, cat: np.ndarray):
         """``(cols, confidences)`` of the history's articles the model knows: from the given
@@ -373,16 +377,16 @@ class Recommender:
         features.update({k: pick(v) for k, v in (request.features or {}).items()})
         return confidences_at(self.model, cat[trained], pick(request.strengths), features)
 
-    def _new_item_scores(self, users, fold, content_items=None) -> torch.Tensor:
-        """``(B, n_new)`` scores of the articles new to the model (see the module); -inf
-        where the model can score them neither way."""
+    def _extended(self, known: torch.Tensor, users, fold, content_items=None) -> torch.Tensor:
+        """``(B, n_catalogue)`` scores: the model's ``known`` ``(B, n_known)``, with the
+        articles it has no factors for placed by their content (``self.mapped``), the new
+        ones scored by content for readers the model scores by content (see the module);
+        -inf for new articles the model can score neither way."""
         n_new = len(self.item_ids) - self.n_known
-        b = len(users) if users is not None else 1
-        out = torch.full((b, n_new), float("-inf"))
-        if n_new == 0:
-            return out
-        content = self._content_rows(users, fold, content_items)
-        if self.new_factors is not None:
+        out = known  # a tensor of this call's own: filled in place
+        if n_new:
+            out = torch.cat([known, torch.full((len(known), n_new), float("-inf"))], dim=1)
+        if self.mapped_factors is not None:
             if users is not None:
                 x = self.factors.user_table(users.to(self.factors.device)).detach().cpu()
             elif fold is not None and hasattr(self.factors, "fold_in_rows"):
@@ -392,14 +396,17 @@ class Recommender:
             else:
                 x = None
             if x is not None:
-                y, bias = self.new_factors[:, :-1], self.new_factors[:, -1]
-                out = x.float() @ y.T + bias
+                y, bias = self.mapped_factors[:, :-1], self.mapped_factors[:, -1]
+                out[:, torch.from_numpy(self.mapped)] = x.float() @ y.T + bias
+        if n_new == 0:
+            return out
+        content = self._content_rows(users, fold, content_items)
         if content is not None:
             mask, profile = content
-            out[mask] = profile @ self.vectors[self.n_known :].T
+            out[mask, self.n_known :] = profile @ self.vectors[self.n_known :].T
         if users is not None and isinstance(self.model, HybridALS | Hybrid):
             empty = self.model.history[users.to(self.model.device)].cpu() == 0
-            out[empty] = 0.0  # the hybrid ranks these readers by popularity: none yet
+            out[empty, self.n_known :] = 0.0  # the hybrid ranks these by popularity: none yet
         return out
 
     def _content_rows(self, users, fold, content_items):
@@ -429,13 +436,13 @@ class Recommender:
             return None
         return torch.ones(1, dtype=torch.bool), vectors[distinct].sum(0, keepdim=True)
 
-    def _similarity(self, j: int) -> np.ndarray:
-        """``(n_catalogue,)`` cosine of every article to article ``j``."""
+    def _similarity(self, j: int) -> torch.Tensor:
+        """``(1, n_catalogue)`` cosine of every article to article ``j``."""
         if self.vectors is not None:
             v = self.vectors
-        elif self.factors is not None:
+        elif self.factors is not None:  # no text: new articles are like nothing known
             y = self.factors.item_table().detach().cpu().float()
-            v = torch.cat([y, self.new_factors[:, :-1]]) if self.new_factors is not None else y
+            v = torch.cat([y, torch.zeros(len(self.item_ids) - self.n_known, y.shape[1])])
             v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
         else:
             raise RecsysError(
@@ -445,7 +452,7 @@ class Recommender:
 
     def _finish(self, scores, read, request: Request, standardize: bool = True):
         """Filters, context and top-k: ``(items, scores)`` lists per row."""
-        scores = torch.as_tensor(scores, dtype=torch.float32).clone()
+        scores = torch.as_tensor(scores, dtype=torch.float32)  # this call's own: changed in place
         if request.context is not None and standardize:
             scores = _standardized(scores)
             j = int(self.item_index([request.context])[0])
@@ -462,11 +469,12 @@ class Recommender:
         if request.k < 1:
             raise RecsysError(f"k must be >= 1, got {request.k}")
         top, valid = topk(scores, request.k)
+        picked = torch.gather(scores, 1, top).tolist()
         items, values = [], []
-        for row, ok, s in zip(top.tolist(), valid.tolist(), scores):
-            keep = [i for i, v in zip(row, ok) if v]
-            items.append([_plain(self.item_ids[i]) for i in keep])
-            values.append([float(s[i]) for i in keep])
+        for row, ok, score in zip(top.tolist(), valid.tolist(), picked):
+            keep = [j for j, v in enumerate(ok) if v]
+            items.append([_plain(self.item_ids[row[j]]) for j in keep])
+            values.append([score[j] for j in keep])
         return items, values
 
     def _allowed(self, request: Request) -> np.ndarray | None:
