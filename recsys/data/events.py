@@ -165,6 +165,22 @@ def _zip_members(path: Path, what: str, setting: str) -> list[LogFile]:
     return [LogFile(path, n, setting) for n in usable]
 
 
+def require_columns(
+    frame: pd.DataFrame, path, wanted: Mapping[str, str], settings: Mapping[str, str], what: str
+) -> None:
+    """DataFormatError naming the first of ``wanted`` (role -> column) missing from ``frame``
+    (with the setting that names it, ``settings[role]``, and the columns the file has);
+    EmptyDataError for a file with a header but no rows of ``what``."""
+    for role, name in wanted.items():
+        if name not in frame.columns:
+            raise DataFormatError(
+                f"{path}: column {name!r} ({settings[role]}) not found; the file has "
+                f"columns: {', '.join(map(str, frame.columns))}"
+            )
+    if frame.empty:
+        raise EmptyDataError(f"{path}: no {what} (the file has a header but no rows)")
+
+
 def read_table(
     path: Path | LogFile,
     fmt: str | None,
@@ -260,15 +276,8 @@ def read_events(
     for role in REQUIRED:
         if role not in wanted:
             raise RecsysError(f"data.columns.{role} must name the {role} column of {path}")
-    for role, name in wanted.items():
-        if name not in frame.columns:
-            setting = SETTINGS.get(role, f"data.columns.{role}")
-            raise DataFormatError(
-                f"{path}: column {name!r} ({setting}) not found; the file has "
-                f"columns: {', '.join(map(str, frame.columns))}"
-            )
-    if frame.empty:
-        raise EmptyDataError(f"{path}: no events (the file has a header but no rows)")
+    settings = {role: SETTINGS.get(role, f"data.columns.{role}") for role in wanted}
+    require_columns(frame, path, wanted, settings, "events")
 
     out = pd.DataFrame({role: frame[name] for role, name in wanted.items()})
     out["row"] = np.arange(1, len(out) + 1)

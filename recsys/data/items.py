@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.events import FORMATS, _as_ids, _parse_times, _show, _where, read_table
+from recsys.data.events import (
+    FORMATS,
+    _as_ids,
+    _parse_times,
+    _show,
+    _where,
+    read_table,
+    require_columns,
+)
 from recsys.errors import DataFormatError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -94,14 +102,7 @@ def read_items(
     if "item" not in wanted:
         raise RecsysError(f"data.items.columns.item must name the item id column of {path}")
     frame, fmt = read_table(path, fmt, encoding, [wanted["item"]], "item table", "data.items")
-    for role, name in wanted.items():
-        if name not in frame.columns:
-            raise DataFormatError(
-                f"{path}: column {name!r} (data.items.columns.{role}) not found; the file has "
-                f"columns: {', '.join(map(str, frame.columns))}"
-            )
-    if frame.empty:
-        raise DataFormatError(f"{path}: no items (the file has a header but no rows)")
+    require_columns(frame, path, wanted, {r: f"data.items.columns.{r}" for r in wanted}, "items")
 
     where = {r: (lambda i, n=n: _where(path, i + 1, n, fmt)) for r, n in wanted.items()}
     item = frame[wanted["item"]]

@@ -13,7 +13,23 @@ from recsys.errors import ConfigError
 from recsys.models.base import OnePassModule
 
 
-class ContentKNN(OnePassModule):
+class KeepsTextEncoder:
+    """Mixin (first among the bases) of models with content vectors: their fitted
+    ``content_encoder`` (a ``TextEncoder``) travels in the checkpoint, so that texts of items
+    published after training are placed in the same space (serving)."""
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        encoder = getattr(self, "content_encoder", None)
+        checkpoint["recsys"]["content_encoder"] = None if encoder is None else encoder.state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("recsys", {}).get("content_encoder")
+        self.content_encoder = None if state is None else TextEncoder.from_state(state)
+
+
+class ContentKNN(KeepsTextEncoder, OnePassModule):
     """score(u, j) = sum over the user's ``recent`` latest training items i of cos(v_i, v_j),
     v the items' content vectors (``recsys.data.content``: ``tfidf_svd`` of the dataset's
     ``item_text()``, or a local ``sentence`` model). Users are rows; no interaction data is
@@ -53,26 +69,6 @@ class ContentKNN(OnePassModule):
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         """New users from their items (all of them form the profile)."""
         return content_scores(self.item_vectors, rows, cols, n_users)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        save_encoder(self, checkpoint)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        load_encoder(self, checkpoint)
-
-
-def save_encoder(model, checkpoint: dict) -> None:
-    """Keep ``model.content_encoder`` (a fitted ``TextEncoder``) in ``checkpoint``, so that
-    texts of items published after training are placed in the same space (serving)."""
-    encoder = getattr(model, "content_encoder", None)
-    checkpoint["recsys"]["content_encoder"] = None if encoder is None else encoder.state()
-
-
-def load_encoder(model, checkpoint: dict) -> None:
-    state = checkpoint.get("recsys", {}).get("content_encoder")
-    model.content_encoder = None if state is None else TextEncoder.from_state(state)
 
 
 def register_content_buffers(model) -> None:

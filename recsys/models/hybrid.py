@@ -14,13 +14,12 @@ from recsys.errors import ConfigError, RecsysError
 from recsys.models.als import ALS
 from recsys.models.base import OnePassModule, RecommenderModule
 from recsys.models.content import (
+    KeepsTextEncoder,
     content_scores,
     fit_content,
-    load_encoder,
     profile_scores,
     register_content_buffers,
     require_text,
-    save_encoder,
 )
 from recsys.registry import resolve_class
 
@@ -70,7 +69,7 @@ def _history_and_popularity(model, train) -> None:
     model.popularity = torch.from_numpy(counts / max(counts.max(), 1)).float().to(model.device)
 
 
-class HybridALS(ALS):
+class HybridALS(KeepsTextEncoder, ALS):
     """iALS (``ALS``, all its arguments) with a content fallback.
 
     - **users** with at least ``n_min`` training interactions are scored by iALS; the others
@@ -146,14 +145,6 @@ class HybridALS(ALS):
     def _route(self, scores, history, content) -> torch.Tensor:
         return route(scores, history, self.hparams.n_min, content, self.popularity)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        save_encoder(self, checkpoint)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        load_encoder(self, checkpoint)
-
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         rows, cols = rows.to(self.device), cols.to(self.device)
         scores = self.fold_in_rows(rows, cols, conf, n_users) @ self._items().T
@@ -163,7 +154,7 @@ class HybridALS(ALS):
         )
 
 
-class Hybrid(OnePassModule):
+class Hybrid(KeepsTextEncoder, OnePassModule):
     """Any trained model of ours (its checkpoint, ``collaborative``) with a content fallback:
     users with at least ``n_min`` training interactions get its scores, the others content
     scores (as ``HybridALS``), users with none popularity. For a factor model (ALS, WMF, BPR:
@@ -277,13 +268,8 @@ class Hybrid(OnePassModule):
             lambda r: content_scores(self.item_vectors, rows, cols, n_users)[r], self.popularity,
         )  # fmt: skip
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        save_encoder(self, checkpoint)
-
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
-        load_encoder(self, checkpoint)
         state = checkpoint["state_dict"]
         inner = {k[3:]: v for k, v in state.items() if k.startswith("cf.")}
         # the same data: the collaborative model's ids and training items are the hybrid's

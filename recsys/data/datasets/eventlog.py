@@ -27,10 +27,11 @@ from recsys.data.events import (
     expand_paths,
     read_event_files,
     read_table,
+    require_columns,
 )
 from recsys.data.interactions import Interactions
 from recsys.data.items import ItemTable, check_event_items, items_missing, read_items
-from recsys.errors import DataFormatError, EmptyDataError, RecsysError
+from recsys.errors import DataFormatError, RecsysError
 
 ITEM_DEFAULTS = {
     "path": None,
@@ -299,14 +300,8 @@ class EventLog:
         src = LogFile(Path(self.candidates_path), None, "data.candidates_path")
         fmt = None if src.suffix in FORMATS else self.format  # its own suffix, else the log's
         frame, fmt = read_table(src, fmt, self.encoding, list(names.values()), "candidates file")
-        for role, name in names.items():
-            if name not in frame.columns:
-                raise DataFormatError(
-                    f"{src}: column {name!r} (data.candidates_columns.{role}) not found; the "
-                    f"file has columns: {', '.join(map(str, frame.columns))}"
-                )
-        if frame.empty:
-            raise EmptyDataError(f"{src}: no candidates (the file has a header but no rows)")
+        settings = {r: f"data.candidates_columns.{r}" for r in names}
+        require_columns(frame, src, names, settings, "candidates")
         index = {}
         for role, known in (("user", user_ids), ("item", item_ids)):
             column = frame[names[role]]
