@@ -18,15 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.events import (
-    FORMATS,
-    _as_ids,
-    _parse_times,
-    _show,
-    _where,
-    read_table,
-    require_columns,
-)
+from recsys.data.events import _as_ids, _parse_times
+from recsys.data.tables import FORMATS, cell_at, read_table, require_columns, show_cell
 from recsys.errors import DataFormatError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -104,7 +97,7 @@ def read_items(
     frame, fmt = read_table(path, fmt, encoding, [wanted["item"]], "item table", "data.items")
     require_columns(frame, path, wanted, {r: f"data.items.columns.{r}" for r in wanted}, "items")
 
-    where = {r: (lambda i, n=n: _where(path, i + 1, n, fmt)) for r, n in wanted.items()}
+    where = {r: (lambda i, n=n: cell_at(path, i + 1, n, fmt)) for r, n in wanted.items()}
     item = frame[wanted["item"]]
     if item.isna().any():
         i = int(np.flatnonzero(item.isna().to_numpy())[0])
@@ -116,7 +109,7 @@ def read_items(
         first = rows[0]
         second = rows[1:][ids.to_numpy()[rows[1:]] == ids.iloc[first]][0]
         raise DataFormatError(
-            f"{where['item'](int(second))}: item id {_show(ids.iloc[first])} is also on row "
+            f"{where['item'](int(second))}: item id {show_cell(ids.iloc[first])} is also on row "
             f"{first + 1}; an item table has one row per item ({int(ids.duplicated().sum())} "
             "repeated id(s) in all): remove the duplicates"
         )
@@ -142,7 +135,7 @@ def read_items(
             i = int(np.flatnonzero(bad)[0])
             raise DataFormatError(
                 f"{where['length'](i)}: length must be a non-negative number (e.g. words), "
-                f"got {_show(raw.iloc[i])}"
+                f"got {show_cell(raw.iloc[i])}"
             )
         out["length"] = length
     for name in frame.columns:
@@ -176,7 +169,7 @@ def check_event_items(
     n_items = int(event_items[missing].nunique())
     what = (
         f"{int(missing.sum()):,} events on {n_items:,} item(s) missing from the item table "
-        f"{table.source} (e.g. {_show(event_items[missing].iloc[0])}, event row "
+        f"{table.source} (e.g. {show_cell(event_items[missing].iloc[0])}, event row "
         f"{int(rows.to_numpy()[missing][0])})"
     )
     if policy == "error":

@@ -13,24 +13,26 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.events import (
-    FORMATS,
     PART_VALUES,
     EventReport,
     EventRules,
-    LogFile,
     Relevance,
     _as_ids,
-    _show,
-    _where,
     events_to_interactions,
     events_to_parts,
-    expand_paths,
     read_event_files,
-    read_table,
-    require_columns,
 )
 from recsys.data.interactions import Interactions
 from recsys.data.items import ItemTable, check_event_items, items_missing, read_items
+from recsys.data.tables import (
+    FORMATS,
+    LogFile,
+    cell_at,
+    expand_paths,
+    read_table,
+    require_columns,
+    show_cell,
+)
 from recsys.errors import DataFormatError, RecsysError
 
 ITEM_DEFAULTS = {
@@ -307,9 +309,9 @@ class EventLog:
             column = frame[names[role]]
             missing = np.flatnonzero(column.isna().to_numpy())
             if len(missing):
-                where = _where(src, int(missing[0]) + 1, names[role], fmt)
+                where = cell_at(src, int(missing[0]) + 1, names[role], fmt)
                 raise DataFormatError(f"{where}: the {role} is missing")
-            ids = _as_ids(column, lambda i, n=names[role]: _where(src, i + 1, n, fmt))
+            ids = _as_ids(column, lambda i, n=names[role]: cell_at(src, i + 1, n, fmt))
             catalogue = pd.Index(known)
             if not (ids.dtype == np.int64 and known.dtype.kind == "i"):  # compared as text
                 ids, catalogue = ids.astype(str), catalogue.astype(str)
@@ -318,9 +320,10 @@ class EventLog:
             if len(unknown):
                 i = int(unknown[0])
                 raise DataFormatError(
-                    f"{_where(src, i + 1, names[role], fmt)}: {role} {_show(column.iloc[i])} is "
-                    f"not a {role} of the event log ({len(unknown):,} candidate rows name "
-                    f"{role}s it does not have; with a filter, it may have dropped them)"
+                    f"{cell_at(src, i + 1, names[role], fmt)}: {role} "
+                    f"{show_cell(column.iloc[i])} is not a {role} of the event log "
+                    f"({len(unknown):,} candidate rows name {role}s it does not have; with a "
+                    "filter, it may have dropped them)"
                 )
             index[role] = pos
         return Interactions.from_arrays(
