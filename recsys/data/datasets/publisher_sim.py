@@ -198,7 +198,6 @@ class PublisherSimulator:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         ev = self.events()
-        truth = self.truth
         cutoff = np.inf if until_day is None else START + float(until_day) * DAY
         ev = ev[ev["timestamp"] < cutoff]
         iso = pd.to_datetime(ev["timestamp"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -212,10 +211,34 @@ class PublisherSimulator:
                 "source": ev["source"],
             }
         )
-        shown = np.flatnonzero(truth.published < cutoff)
+        articles = self.articles_frame(cutoff)
+        paths = {}
+        for name, frame in (("views", views), ("articles", articles)):
+            paths[name] = write_atomically(
+                folder / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
+            )
+        return {**paths, "views_written": len(views), "articles_written": len(articles)}
+
+    # -- simulation -----------------------------------------------------------------------
+    def world(self) -> tuple[PublisherTruth, np.ndarray]:
+        """``(truth, activity)``: the readers and articles alone, without simulating any view
+        (the same as the log's: the same draws), for a closed-loop simulation
+        (``recsys.simulation``); ``activity`` ``(n_readers,)`` scales each reader's sessions
+        (mean 1)."""
+        truth, activity, _ = self._world(np.random.default_rng(self.seed))
+        if self._truth is None:
+            self._truth = truth
+        return truth, activity
+
+    def articles_frame(self, until: float = np.inf) -> pd.DataFrame:
+        """The CMS table of ``write_export`` (``article``, ``title``, ``body``, ``section``,
+        ``published`` ISO 8601, ``words``) of the articles published before unix time
+        ``until``."""
+        truth = self.truth if self._truth is None else self._truth
+        shown = np.flatnonzero(truth.published < until)
         text = self.item_text()
         published = pd.to_datetime(truth.published[shown], unit="s", utc=True)
-        articles = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "article": [f"a{i}" for i in shown],
                 "title": [" ".join(text[i].split()[:6]) for i in shown],
@@ -226,16 +249,21 @@ class PublisherSimulator:
                 "words": np.round(truth.length_words[shown]).astype(np.int64),
             }
         )  # fmt: skip
-        paths = {}
-        for name, frame in (("views", views), ("articles", articles)):
-            paths[name] = write_atomically(
-                folder / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False)
-            )
-        return {**paths, "views_written": len(views), "articles_written": len(articles)}
 
-    # -- simulation -----------------------------------------------------------------------
-    def _simulate(self) -> None:
-        rng = np.random.default_rng(self.seed)
+    def organic(self, rng: np.random.Generator, readers: np.ndarray, now: np.ndarray):
+        """``(len(readers),)`` articles the ``readers`` open on their own at ``now`` (days
+        since the log's start), as in the log (see the class)."""
+        truth = self._truth if self._truth is not None else self.world()[0]
+        if getattr(self, "_topic_index", None) is None:
+            main_topic = truth.topics.argmax(1)
+            by_topic = np.argsort(main_topic, kind="stable")
+            topic_start = np.searchsorted(main_topic[by_topic], np.arange(self.n_topics + 1))
+            self._topic_index = (by_topic, topic_start)
+        published = (truth.published - START) / DAY
+        return self._organic(rng, readers, now, published, *self._topic_index)
+
+    def _world(self, rng: np.random.Generator) -> tuple[PublisherTruth, np.ndarray, np.ndarray]:
+        """``(truth, activity, published)``, ``published`` in days since the start."""
         m, n, k = self.n_readers, self.n_articles, self.n_topics
         tastes = rng.dirichlet(np.full(k, self.taste_concentration), m)
         topics = rng.dirichlet(np.full(k, 0.1), n)
@@ -249,11 +277,17 @@ class PublisherSimulator:
                 ]
             )
         )  # days since the start; articles are numbered by publication
-        self._truth = PublisherTruth(
+        truth = PublisherTruth(
             tastes, topics, quality, length, START + published * DAY,
             self.taste_weight, self.quality_weight, self.offset,
         )  # fmt: skip
-        activity = rng.lognormal(-0.5, 1.0, m)  # mean 1
+        return truth, rng.lognormal(-0.5, 1.0, m), published  # activity: mean 1
+
+    def _simulate(self) -> None:
+        rng = np.random.default_rng(self.seed)
+        m, n, k = self.n_readers, self.n_articles, self.n_topics
+        self._truth, activity, published = self._world(rng)
+        topics = self._truth.topics
         n_sessions = rng.poisson(self.sessions_per_reader * activity)
         reader = np.repeat(np.arange(m), n_sessions)
         start = np.sort(rng.uniform(0, self.days, len(reader)))  # days
