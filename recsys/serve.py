@@ -248,6 +248,14 @@ class Recommender:
             )
         return np.asarray(found, dtype=np.int64)
 
+    def has_reader(self, user) -> bool:
+        """Whether the model was trained on reader ``user`` (also by its string form)."""
+        return str(user) in self._readers
+
+    def has_item(self, item) -> bool:
+        """Whether ``item`` is in the catalogue (the model's or the item table's)."""
+        return str(item) in self._index
+
     def reader_index(self, users: Sequence) -> np.ndarray:
         """Row indices of known readers' ids (also by their string form); UnknownIdError
         naming the unknown ones, and what to give for a new reader."""
