@@ -23,6 +23,7 @@ LAYERS = {  # dotted prefix -> layer (the longest matching prefix wins)
     "recsys.cli": 4,
     "recsys.serving": 4,
     "recsys.serve": 4,
+    "recsys.simulation": 4,
     "recsys.testing": 4,
     "recsys.callbacks": 4,
 }
