@@ -3,6 +3,7 @@ config that define its data (stored in checkpoints)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,6 +11,26 @@ from omegaconf import DictConfig, OmegaConf
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 DATA_KEYS = ("seed", "data", "filter", "split", "confidence", "propensity", "evaluator")
 """Config sections that define the data a model is evaluated on; stored in checkpoints."""
+
+
+@contextmanager
+def nested_run():
+    """Compose and run another config (``compose_run_config``) inside a running Hydra app
+    (e.g. ``recsys-simulate`` training a block): the app's Hydra state is set aside for the
+    block and put back after it."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    outer = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    outer_cfg = HydraConfig.instance().cfg
+    GlobalHydra.instance().clear()
+    try:
+        yield
+    finally:
+        GlobalHydra.instance().clear()
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
+        HydraConfig.instance().cfg = outer_cfg
 
 
 def compose_run_config(

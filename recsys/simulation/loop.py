@@ -120,8 +120,8 @@ class ClosedLoop:
     """The site of ``sim``'s world, ``history_days`` under ``history_policy`` for everyone,
     then ``test_days`` with each reader assigned to one of ``arms`` (name -> policy) with
     probabilities ``split`` (default: equal). ``sim.days`` must cover both periods (its
-    articles are published over them). ``retrain``: policies' ``retrain`` is called at the
-    start of every test day with the logs so far written to ``workdir``."""
+    articles are published over them). A policy whose ``retrain_due(day)`` is true is
+    retrained at the start of that test day on the logs so far, written to ``workdir``."""
 
     def __init__(
         self,
@@ -165,9 +165,14 @@ class ClosedLoop:
         session_count = 0
         for day in range(self.history_days + self.test_days):
             testing = day >= self.history_days
-            if testing and self.workdir is not None:
+            due = [
+                p for p in self.arms.values() if testing and p.retrain_due(day - self.history_days)
+            ]
+            if due:
+                if self.workdir is None:
+                    raise RecsysError("retraining blocks need a workdir for the logs so far")
                 export = self._logs(chunks).write(self.workdir / "so_far")
-                for policy in self.arms.values():
+                for policy in due:
                     policy.retrain(export, day - self.history_days)
             start = time.perf_counter()
             readers, begin = self._sessions(day)

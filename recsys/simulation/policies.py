@@ -40,9 +40,12 @@ class Policy:
     def slates(self, steps: Steps, k: int, site) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def retrain_due(self, day: int) -> bool:
+        """Whether the policy retrains at the start of test day ``day`` (0-based)."""
+        return False
+
     def retrain(self, export: dict, day: int) -> None:
-        """Called at the policy's cadence with the logs so far (a written export); only a
-        trained block does anything."""
+        """Called when ``retrain_due(day)``, with the logs so far (a written export)."""
 
 
 def _available(site, now: float) -> int:
@@ -165,9 +168,11 @@ class TrainedBlock(Policy):
         if retrain_days is not None and train is None:
             raise RecsysError("a trained block retrained every N days needs a train callable")
 
+    def retrain_due(self, day: int) -> bool:
+        return bool(self.retrain_days) and day > 0 and day % self.retrain_days == 0
+
     def retrain(self, export: dict, day: int) -> None:
-        if self.retrain_days and day % self.retrain_days == 0:
-            self.rec = self._load(self.train(export, day))
+        self.rec = self._load(self.train(export, day))
 
     def slates(self, steps, k, site):
         rec = self.rec

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from recsys.config import compose_run_config
+from recsys.config import compose_run_config, nested_run
 
 EXPORT_COLUMNS = {"user": "reader", "item": "article", "timestamp": "time",
                   "session": "session", "dwell": "dwell_seconds", "source": "source"}  # fmt: skip
@@ -49,5 +49,6 @@ class TrainOnLogs:
             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
             *self.overrides,
         ]  # fmt: skip
-        train(compose_run_config("train", overrides, out, root_dir=out))
+        with nested_run():  # inside recsys-simulate, a Hydra app of its own
+            train(compose_run_config("train", overrides, out, root_dir=out))
         return str(out / "checkpoints" / "last.ckpt")
