@@ -37,6 +37,10 @@ def test_the_worked_example_runs_from_config_and_the_raw_export(tmp_path):
     compare = (out / "compare.md").read_text()
     for baseline in ("| popularity |", "| most_recent |", "| hybrid |", "| content |"):
         assert baseline in compare
+    engagement = pd.read_csv(out / "engagement" / "engagement.csv")
+    assert {"topic", "length"} <= set(engagement["by"]) and (
+        out / "engagement" / "engagement.svg"
+    ).is_file()
     replay = json.loads((out / "replay" / "hybrid" / "replay.json").read_text())
     assert replay["rho_from"].startswith("the log's share")  # the export's source column
     assert replay["sessions_of_new_readers"] > 0 and "0 (new)" in replay["by_reader_history"]

@@ -35,6 +35,9 @@ recsys-train $CD $E model=most_recent hydra.run.dir=$OUT/most_recent
   recsys-compare hybrid hybrid_relmf als content popularity most_recent --history $H \
     --metrics ndcg@20 recall@20; done) > "$OUT/compare.md"
 
+# 2b. Engagement by section and length of the CMS table (engagement.csv, .md, .svg)
+recsys-engagement $CD $E hydra.run.dir=$OUT/engagement > /dev/null
+
 # 3. Session replay of the test period: each block against "most recent", both choosing
 #    among the articles of the last 2 days
 for M in hybrid hybrid_relmf content; do
