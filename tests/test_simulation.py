@@ -137,3 +137,38 @@ def test_bad_settings_are_one_line(tmp_path):
         ClosedLoop(sim, {"a": MostRecent()}, MostRecent(), history_days=4, test_days=3)
     with pytest.raises(RecsysError, match="response.click_scale"):
         Response(click_scale=1.5)
+
+
+def test_recsys_simulate_runs_a_trained_arm_from_config_and_analyses_the_test(tmp_path):
+    from recsys.config import compose_run_config
+    from recsys.simulation.run import simulate
+
+    train = "['model=hybrid','model.n_min=4','model.factors=8','trainer.max_epochs=3']"
+    arm = f"+arms.model={{policy:model,train:{train},retrain_days:2,fresh_days:3}}"
+    overrides = ["world.n_readers=600", "world.n_articles=200", "world.days=9",
+                 "world.initial_articles=50", "world.sessions_per_reader=6", "history_days=5",
+                 "test_days=4", "~arms.random", arm, "resamples=50"]  # fmt: skip
+    cfg = compose_run_config("simulate", overrides, tmp_path, root_dir=tmp_path)
+    summary = simulate(cfg)
+    assert summary["control"] == "most_recent" and set(summary["arms"]) == {"most_recent",
+                                                                              "model"}  # fmt: skip
+    assert "articles_per_session" in summary["differences"]["model"]
+    for name in ("views", "impressions", "assignment", "articles"):
+        assert (tmp_path / "logs" / f"{name}.csv").is_file()
+    days = sorted(p.name for p in (tmp_path / "models" / "model").iterdir())
+    assert days == ["day_000", "day_002"]  # trained on the history, retrained on day 2
+    views = pd.read_csv(tmp_path / "logs" / "views.csv")
+    assert set(views["arm"]) == {"site", "most_recent", "model"}
+
+
+def test_recsys_simulate_bad_arms_are_one_line(tmp_path):
+    from recsys.config import compose_run_config
+    from recsys.errors import ConfigError
+    from recsys.simulation.run import simulate
+
+    cfg = compose_run_config("simulate", ["+arms.x={policy:best}"], tmp_path, root_dir=tmp_path)
+    with pytest.raises(ConfigError, match="arm x: policy must be one of"):
+        simulate(cfg)
+    cfg = compose_run_config("simulate", ["+arms.x={policy:model}"], tmp_path, root_dir=tmp_path)
+    with pytest.raises(ConfigError, match="needs train="):
+        simulate(cfg)

@@ -44,9 +44,8 @@ def simulate(cfg: DictConfig) -> dict:
     if not arms_cfg:
         raise ConfigError("arms: give at least one, e.g. arms={most_recent:{policy:most_recent}}")
     history = _policy("history_policy", {"policy": cfg.history_policy}, response, cfg, out)
-    trained = [name for name, spec in arms_cfg.items() if spec.get("train")]
-    arms = {n: s for n, s in arms_cfg.items() if n not in trained}
-    arms = {name: _policy(name, spec, response, cfg, out) for name, spec in arms.items()}
+    arms = {name: _policy(name, spec, response, cfg, out) for name, spec in arms_cfg.items()}
+    trained = [name for name, policy in arms.items() if policy is None]  # checked, not trained
     if trained:  # trained on the history: run it alone first, as the site did
         before = ClosedLoop(sim, {"site": history}, history, cfg.history_days, 0, k=cfg.k,
                             response=response, seed=cfg.seed)  # fmt: skip
@@ -73,7 +72,8 @@ def _retrains(arms_cfg: dict) -> bool:
     return any(spec.get("retrain_days") for spec in arms_cfg.values())
 
 
-def _policy(name, spec: dict, response: Response, cfg, out: Path, export=None) -> Policy:
+def _policy(name, spec: dict, response: Response, cfg, out: Path, export=None) -> Policy | None:
+    """The arm's block; None for a block to train on the history (``export``) not yet run."""
     odd = set(spec) - ARM_KEYS
     if odd or spec.get("policy") not in KINDS:
         raise ConfigError(
@@ -90,19 +90,20 @@ def _policy(name, spec: dict, response: Response, cfg, out: Path, export=None) -
         return RandomRecent(pool=int(spec.get("pool", 200)), seed=cfg.seed)
     if kind == "oracle":
         return Oracle(fresh, response)
+    if not (spec.get("train") or spec.get("checkpoint")):
+        raise ConfigError(f"arm {name}: policy model needs train=[overrides] or checkpoint=PATH")
+    if export is None and spec.get("train"):
+        return None  # trained once the history has run (simulate)
     catalogue = out / "catalogue.csv"
     if not catalogue.exists():  # the site's CMS over the whole run: new articles by content
-        end = float("inf")
-        frame = PublisherSimulator(**OmegaConf.to_container(cfg.world)).articles_frame(end)
-        write_text(catalogue, frame.to_csv(index=False))
+        world = PublisherSimulator(**OmegaConf.to_container(cfg.world, resolve=True))
+        write_text(catalogue, world.articles_frame(float("inf")).to_csv(index=False))
     trainer = None
     if spec.get("train"):
         trainer = TrainOnLogs(out / "models", name, list(spec["train"]))
         checkpoint = trainer(export, 0)
-    elif spec.get("checkpoint"):
-        checkpoint = spec["checkpoint"]
     else:
-        raise ConfigError(f"arm {name}: policy model needs train=[overrides] or checkpoint=PATH")
+        checkpoint = spec["checkpoint"]
     return TrainedBlock(
         checkpoint, fresh, spec.get("retrain_days"), trainer,
         float(spec.get("context_weight", 1.0)), items=str(catalogue),

@@ -234,7 +234,7 @@ class PublisherSimulator:
         """The CMS table of ``write_export`` (``article``, ``title``, ``body``, ``section``,
         ``published`` ISO 8601, ``words``) of the articles published before unix time
         ``until``."""
-        truth = self.truth if self._truth is None else self._truth
+        truth = self.world()[0] if self._truth is None else self._truth  # no views needed
         shown = np.flatnonzero(truth.published < until)
         text = self.item_text()
         published = pd.to_datetime(truth.published[shown], unit="s", utc=True)
