@@ -25,11 +25,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# tests run on every core (pytest-xdist), a test file's tests in one worker (its fixtures once)
+PARALLEL ?= -n auto --dist loadfile
+
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install  ## the inner loop: no slow, realdata or gpu tests (about a minute on 2 cores)
-	$(BIN)/python -m pytest -m "not slow and not realdata and not gpu" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not realdata and not gpu" -q $(PARALLEL) $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format .
