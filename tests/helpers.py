@@ -73,7 +73,7 @@ def run_main(script: str, args: list[str], capsys) -> tuple[int, str, str]:
     without starting Python again): ``(exit status, stderr, stdout)``; ``capsys`` is pytest's."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from recsys import compare, engagement, eval, recommend, replay, sweep, train  # noqa: A004
+    from recsys import abtest, compare, engagement, eval, recommend, replay, sweep, train  # noqa: A004
     from recsys.data import download
 
     mains = {
@@ -85,6 +85,7 @@ def run_main(script: str, args: list[str], capsys) -> tuple[int, str, str]:
         "recsys-compare": compare.main,
         "recsys-data": download.main,
         "recsys-engagement": engagement.main,
+        "recsys-abtest": abtest.main,
     }
     GlobalHydra.instance().clear()
     capsys.readouterr()  # what came before is not this script's

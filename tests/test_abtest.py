@@ -13,13 +13,12 @@ difference between the arms to ``mu (theta_b - 1)``.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import one_line
+from helpers import one_line, run_main
 from scipy import stats
 
 from recsys.errors import RecsysError
@@ -385,25 +384,8 @@ def test_views_under_an_arm_outside_the_test_are_left_out():
 
 
 def run_abtest(args: list[str], capsys) -> tuple[int, str, str]:
-    """recsys-abtest's main in this process (as ``helpers.run_main`` runs the other scripts):
-    ``(exit status, stderr, stdout)``."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from recsys import abtest
-
-    GlobalHydra.instance().clear()
-    capsys.readouterr()
-    argv, sys.argv = sys.argv, ["recsys-abtest", *args]
-    try:
-        abtest.main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = argv
-        GlobalHydra.instance().clear()
-    captured = capsys.readouterr()
-    return code, captured.err, captured.out
+    """recsys-abtest's main in this process: ``(exit status, stderr, stdout)``."""
+    return run_main("recsys-abtest", args, capsys)
 
 
 def write_log(folder: Path, seed: int = 1, share_b: float = 0.5, **renamed) -> Path:

@@ -224,14 +224,7 @@ class ClosedLoop:
             if not len(alive):
                 break
             art = current[alive]
-            affinity = truth.affinity_pairs(readers[alive], art)
-            was_read = rng.random(len(alive)) < affinity
-            completion = rng.beta(1 + 4 * affinity, 1 + 4 * (1 - affinity))
-            dwell = np.where(
-                was_read,
-                truth.length_words[art] / sim.words_per_second * completion,
-                rng.exponential(sim.bounce_mean_seconds, len(alive)),
-            )
+            was_read, dwell = sim.read_or_bounce(rng, readers[alive], art)
             for c, v in zip(("session", "reader", "article", "time", "dwell", "source",
                              "position"), (ids[alive], readers[alive], art, now[alive], dwell,
                                            source[alive], position[alive])):  # fmt: skip

@@ -262,6 +262,22 @@ class PublisherSimulator:
         published = (truth.published - START) / DAY
         return self._organic(rng, readers, now, published, *self._topic_index)
 
+    def read_or_bounce(self, rng: np.random.Generator, readers: np.ndarray, articles: np.ndarray):
+        """``(read, dwell seconds)`` of ``readers`` opening ``articles`` (see the class): read
+        with probability = the true affinity A, for the article's reading time times a
+        completion share ~ Beta(1 + 4A, 1 + 4(1 - A)); else a bounce, exponential with mean
+        ``bounce_mean_seconds``."""
+        truth = self._truth
+        aff = truth.affinity_pairs(readers, articles)
+        read = rng.random(len(articles)) < aff
+        completion = rng.beta(1 + 4 * aff, 1 + 4 * (1 - aff))
+        seconds = np.where(
+            read,
+            truth.length_words[articles] / self.words_per_second * completion,
+            rng.exponential(self.bounce_mean_seconds, len(articles)),
+        )
+        return read, seconds
+
     def _world(self, rng: np.random.Generator) -> tuple[PublisherTruth, np.ndarray, np.ndarray]:
         """``(truth, activity, published)``, ``published`` in days since the start."""
         m, n, k = self.n_readers, self.n_articles, self.n_topics
@@ -345,14 +361,7 @@ class PublisherSimulator:
             if len(o):
                 chosen[o] = self._organic(rng, u[o], now[idx[o]], published, by_topic,
                                           topic_start)  # fmt: skip
-            aff = truth.affinity_pairs(u, chosen)
-            read = rng.random(len(idx)) < aff
-            completion = rng.beta(1 + 4 * aff, 1 + 4 * (1 - aff))
-            seconds = np.where(
-                read,
-                truth.length_words[chosen] / self.words_per_second * completion,
-                rng.exponential(self.bounce_mean_seconds, len(idx)),
-            )
+            read, seconds = self.read_or_bounce(rng, u, chosen)
             for c, v in zip(cols, (sessions[idx], chosen, now[idx], seconds, from_widget)):
                 c.append(v)
             now[idx] += (seconds + rng.exponential(20.0, len(idx))) / DAY
