@@ -15,8 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from recsys.cli import hydra_app, user_errors
 from recsys.config import CONFIG_DIR
+from recsys.data.ab_logs import read_log
 from recsys.errors import RecsysError
-from recsys.evaluation.abtest import read_log, summarize, to_markdown
+from recsys.evaluation.abtest import summarize
+from recsys.evaluation.abtest_report import to_markdown
 from recsys.files import write_text
 
 

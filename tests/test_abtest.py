@@ -21,18 +21,18 @@ import pytest
 from helpers import one_line, run_main
 from scipy import stats
 
+from recsys.data.ab_logs import read_log
 from recsys.errors import RecsysError
 from recsys.evaluation.abtest import (
     METRICS,
     minimum_detectable_effect,
     ratio_and_variance,
-    read_log,
     reader_table,
     readers_needed,
     srm_check,
     summarize,
-    to_markdown,
 )
+from recsys.evaluation.abtest_report import to_markdown
 
 EPOCH = pd.Timestamp("2024-05-01", tz="UTC")
 MU, SIGMA = 2.0, 1.0  # mean extra views per session; sd of the per-reader effect (log scale)

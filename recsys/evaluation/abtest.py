@@ -2,9 +2,10 @@
 arm differences against a control with intervals and p-values, a sample-ratio-mismatch check,
 the effect by day, and power / minimum detectable effects for planning.
 
-The log is a folder (``read_log``): ``views.csv`` (one row per article view: reader, session,
-time, dwell_seconds, source, arm, position), optionally ``impressions.csv`` (one row per slot of
-a block shown: reader, session, step, position, article, propensity, clicked) and
+The log is a folder (``recsys.data.ab_logs.read_log``): ``views.csv`` (one row per article
+view: reader, session, time, dwell_seconds, source, arm, position), optionally
+``impressions.csv`` (one row per slot of a block shown: reader, session, step, position,
+article, propensity, clicked) and
 ``assignment.csv`` (reader, arm: every randomized reader, those who never came included).
 
 **The reader is the unit of randomization**, so every interval and p-value treats a reader's
@@ -31,42 +32,21 @@ analysis: ``minimum_detectable_effect`` and ``readers_needed``.
 
 The functions below work on DataFrames with the canonical column names (``reader``,
 ``session``, ``arm``, ``time``, ``dwell``, ``source``; ``clicked``, ``step`` for impressions);
-``read_log`` renames a folder's columns to them.
+``recsys.data.ab_logs.read_log`` renames a folder's columns to them; the report's markdown is
+``recsys.evaluation.abtest_report.to_markdown``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recsys.data.tables import LogFile, cell_at, read_table, require_columns, show_cell
-from recsys.errors import DataFormatError, DataNotFoundError, RecsysError
-
-VIEW_COLUMNS = {
-    "reader": "reader",
-    "session": "session",
-    "arm": "arm",
-    "time": "time",
-    "dwell": "dwell_seconds",
-    "source": "source",
-}
-IMPRESSION_COLUMNS = {
-    "reader": "reader",
-    "session": "session",
-    "step": "step",
-    "clicked": "clicked",
-    "arm": "arm",
-}
-ASSIGNMENT_COLUMNS = {"reader": "reader", "arm": "arm"}
-FILES = {"views": "views.csv", "impressions": "impressions.csv", "assignment": "assignment.csv"}
-REQUIRED = {"views": ("reader", "session", "arm"), "impressions": ("reader", "session", "clicked"),
-            "assignment": ("reader", "arm")}  # fmt: skip
+from recsys.data.ab_logs import parse_times
+from recsys.errors import RecsysError
 
 # Per-reader sums (the columns of ``reader_table``) that the metrics are ratios of.
 SUMS = (
@@ -101,169 +81,6 @@ METRICS = {
                          "share of blocks shown with at least one click"),
 }  # fmt: skip
 PER_READER = ("sessions_per_reader",)  # not by day: a reader's day without a session counts
-
-
-@dataclass
-class AbLog:
-    """A log read by ``read_log``: frames with the canonical column names, and notes on what
-    was assumed or left out."""
-
-    views: pd.DataFrame
-    impressions: pd.DataFrame | None = None
-    assignment: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-def read_log(
-    folder: str | Path,
-    columns: Mapping[str, str | None] | None = None,
-    impression_columns: Mapping[str, str | None] | None = None,
-    assignment_columns: Mapping[str, str | None] | None = None,
-    files: Mapping[str, str | None] | None = None,
-    encoding: str = "utf-8",
-) -> AbLog:
-    """The views, impressions and assignment of the log in ``folder``: ``files`` names them
-    (default ``FILES``; impressions and assignment are optional: absent, or set to None), the
-    column mappings map each role to the file's column (defaults ``VIEW_COLUMNS`` ...; an
-    optional role set to None is not read). Errors (one line, naming the file, row and column
-    and the setting to fix): a missing folder, views file or column; a missing reader,
-    session or arm; an unparseable time; a negative or non-numeric dwell; ``clicked`` not
-    0/1; a reader assigned to two arms."""
-    folder = Path(str(folder)).expanduser()
-    if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise DataNotFoundError(
-            f"{folder} {what}: give dir= the folder holding the log's views.csv "
-            "(and impressions.csv, assignment.csv)"
-        )
-    names = {**FILES, **(files or {})}
-    notes: list[str] = []
-    if not names.get("views"):
-        raise RecsysError("files.views must name the views file of the log")
-    views_path = folder / names["views"]
-    if not views_path.is_file():
-        raise DataNotFoundError(
-            f"{folder} has no {names['views']} (files.views): the log's views file is needed"
-        )
-    views = _read(views_path, {**VIEW_COLUMNS, **(columns or {})}, "views", "columns", encoding)
-    out = AbLog(views, notes=notes)
-    for part, mapping, setting in (
-        ("impressions", {**IMPRESSION_COLUMNS, **(impression_columns or {})}, "impression_columns"),
-        ("assignment", {**ASSIGNMENT_COLUMNS, **(assignment_columns or {})}, "assignment_columns"),
-    ):
-        name = names.get(part)
-        if not name or not (folder / name).is_file():
-            shown = f"no {name}" if name else f"files.{part}=null"
-            notes.append(
-                f"{shown}: "
-                + (
-                    "click-through of the block not computed (widget views per session still are)"
-                    if part == "impressions"
-                    else "readers per arm are the readers seen in views (readers randomized "
-                    "but never seen are unknown, so a treatment that changes who comes "
-                    "biases the sample-ratio check and sessions_per_reader)"
-                )
-            )
-            continue
-        setattr(out, part, _read(folder / name, mapping, part, setting, encoding))
-    return out
-
-
-def _read(
-    path: Path, mapping: Mapping[str, str | None], what: str, setting: str, encoding: str
-) -> pd.DataFrame:
-    """One file of the log with canonical columns, validated."""
-    wanted = {role: str(col) for role, col in mapping.items() if col is not None}
-    for role in REQUIRED[what]:
-        if role not in wanted:
-            raise RecsysError(f"{setting}.{role} must name the {role} column of {path}")
-    ids = [wanted[r] for r in ("reader", "session", "arm", "step") if r in wanted]
-    frame, fmt = read_table(LogFile(path, None, f"files.{what}"), None, encoding, ids, what)
-    settings = {role: f"{setting}.{role}" for role in wanted}
-    require_columns(frame, path, wanted, settings, what)
-    out = pd.DataFrame({role: frame[col].reset_index(drop=True) for role, col in wanted.items()})
-
-    def where(i: int, role: str) -> str:
-        return cell_at(path, i + 1, wanted[role], fmt)
-
-    for role in ("reader", "session", "arm"):
-        if role in out:
-            missing = out[role].isna().to_numpy()
-            if missing.any():
-                i = int(np.flatnonzero(missing)[0])
-                raise DataFormatError(f"{where(i, role)}: the {role} is missing")
-            out[role] = _ids(out[role])
-    if "step" in out:
-        out["step"] = _ids(out["step"].fillna(""))
-    if "time" in out:
-        out["time"] = _times(out["time"], lambda i: where(i, "time"))
-    if "dwell" in out:
-        raw = out["dwell"]
-        dwell = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
-        bad = (raw.notna().to_numpy() & np.isnan(dwell)) | (dwell < 0) | np.isinf(dwell)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataFormatError(
-                f"{where(i, 'dwell')}: dwell must be a non-negative number of seconds (or "
-                f"empty: unknown), got {show_cell(raw.iloc[i])}"
-            )
-        out["dwell"] = dwell
-    if "source" in out:
-        out["source"] = out["source"].astype(str).where(out["source"].notna(), "")
-    if "clicked" in out:
-        raw = out["clicked"]
-        text = raw.astype(str).str.strip().str.lower()
-        clicked = text.map({"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0})
-        bad = clicked.isna().to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataFormatError(f"{where(i, 'clicked')}: clicked must be 0 or 1, got "
-                                  f"{show_cell(raw.iloc[i])}")  # fmt: skip
-        out["clicked"] = clicked.astype(np.int64)
-    if what == "assignment":
-        arms = out.groupby("reader")["arm"].nunique()
-        if (arms > 1).any():
-            reader = arms.index[arms.to_numpy() > 1][0]
-            i = int(np.flatnonzero((out["reader"] == reader).to_numpy())[1])
-            raise DataFormatError(
-                f"{where(i, 'arm')}: reader {reader!r} is assigned to more than one arm "
-                f"({', '.join(sorted(out.loc[out['reader'] == reader, 'arm'].unique()))})"
-            )
-        out = out.drop_duplicates("reader").reset_index(drop=True)
-    return out
-
-
-def _ids(series: pd.Series) -> pd.Series:
-    """Ids as text, as written (a whole float from Parquet without its '.0')."""
-    if pd.api.types.is_float_dtype(series):
-        whole = series.notna() & (series == np.round(series)) & (series.abs() < 2**53)
-        if whole.all():
-            return series.astype(np.int64).astype(str)
-    return series.astype(str)
-
-
-def _times(raw: pd.Series, where) -> pd.Series:
-    """UTC times: ISO 8601 text, datetimes, or numbers as unix seconds; DataFormatError for the
-    first missing or unparseable one."""
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        parsed = raw if raw.dt.tz is not None else raw.dt.tz_localize("UTC")
-        parsed = parsed.dt.tz_convert("UTC")
-    elif pd.api.types.is_numeric_dtype(raw):
-        parsed = pd.to_datetime(raw, unit="s", utc=True, errors="coerce")
-    else:
-        parsed = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(
-            f"{where(i)}: not a time (ISO 8601, e.g. 2024-05-01T09:30:00Z, or unix seconds): "
-            f"{show_cell(raw.iloc[i])}"
-        )
-    return parsed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -868,7 +685,7 @@ def summarize(
         else "views (the readers seen: no assignment.csv)"
     )  # fmt: skip
     if srm["mismatch"]:
-        notes.insert(0, _srm_warning(srm))
+        notes.insert(0, srm_warning(srm))
     if method == "bootstrap":
         described = (f"cluster bootstrap over readers ({resamples} resamples within each arm, "
                      "percentile intervals, p-values by inverting them: the smallest is "
@@ -927,7 +744,7 @@ def test_rows(
     return parts["views"], parts["impressions"], parts["readers assigned"], notes
 
 
-def _srm_warning(srm: dict) -> str:
+def srm_warning(srm: dict) -> str:
     shown = ", ".join(f"{a}: {n:,}" for a, n in srm["readers"].items())
     share = ", ".join(f"{a}: {s:.3g}" for a, s in srm["expected_share"].items())
     return (
@@ -953,7 +770,7 @@ def _canonical_views(views: pd.DataFrame) -> pd.DataFrame:
     for c in ("reader", "session", "arm"):
         views[c] = views[c].astype(str)
     if "time" in views and not isinstance(views["time"].dtype, pd.DatetimeTZDtype):
-        views["time"] = _times(views["time"], lambda i: f"views row {i}, column 'time'")
+        views["time"] = parse_times(views["time"], lambda i: f"views row {i}, column 'time'")
     return views
 
 
@@ -978,103 +795,3 @@ def _json_ready(value):
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     return value
-
-
-# ---------------------------------------------------------------------------------------------
-# The report
-
-
-def _num(x, digits: int = 4) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.{digits}g}" if abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
-
-
-def _ci(ci, signed: bool = False) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return "[n/a]"
-    f = (lambda v: f"{v:+.4f}") if signed else _num
-    return f"[{f(ci[0])}, {f(ci[1])}]"
-
-
-def _p(p) -> str:
-    return "n/a" if p is None else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
-
-
-def to_markdown(result: dict) -> str:
-    """The report of ``summarize`` as markdown tables: per arm, differences, the
-    sample-ratio check, the effect by day, and the power analysis."""
-    pct = f"{result['level']:.0%}"
-    arms, control, metrics = result["arms"], result["control"], list(result["metrics"])
-    lines = [f"# A/B analysis: {', '.join(arms)} (control: {control})", ""]
-    lines.append(f"Intervals ({pct}) and p-values: {result['method_description']}; unit: "
-                 f"{result['unit']}.")  # fmt: skip
-    srm = result["srm"]
-    lines += ["", "## Sample ratio", ""]
-    exp = srm["expected_readers"]
-    shown = ", ".join(f"{a}: {n:,} (expected {exp[a]:,.0f})" for a, n in srm["readers"].items())
-    lines.append(f"Readers per arm, from {srm['readers_from']}: {shown}; chi-square "
-                 f"{_num(srm['chi2'])}, p = {_p(srm['p'])}.")  # fmt: skip
-    if srm["mismatch"]:
-        lines.append("")
-        lines.append(f"**WARNING: {_srm_warning(srm)}**")
-    lines += ["", "## Per arm", ""]
-    lines.append("| metric | " + " | ".join(f"{a} [{pct} CI]" for a in arms) + " |")
-    lines.append("|---" * (len(arms) + 1) + "|")
-    for key in ("readers", "readers_seen", "sessions", "views"):
-        lines.append(f"| {key} | " + " | ".join(f"{result['per_arm'][a][key]:,}" for a in arms)
-                     + " |")  # fmt: skip
-    for m in metrics:
-        cells = [f"{_num(result['per_arm'][a][m]['value'])} {_ci(result['per_arm'][a][m]['ci'])}"
-                 for a in arms]  # fmt: skip
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += ["", f"## Differences to {control}", ""]
-    lines.append(f"| arm | metric | diff [{pct} CI] | lift [{pct} CI] | p |")
-    lines.append("|---|---|---|---|---|")
-    for a, by_metric in result["differences"].items():
-        for m, d in by_metric.items():
-            lift = "n/a" if d["lift"] is None else f"{d['lift']:+.2%}"
-            lift_ci = (
-                "[n/a]" if None in (d["lift_ci"][0], d["lift_ci"][1])
-                else f"[{d['lift_ci'][0]:+.2%}, {d['lift_ci'][1]:+.2%}]"
-            )  # fmt: skip
-            diff = "n/a" if d["diff"] is None else f"{d['diff']:+.4f}"
-            lines.append(f"| {a} | {m} | {diff} {_ci(d['ci'], True)} | {lift} {lift_ci} | "
-                         f"{_p(d['p'])} |")  # fmt: skip
-    if result["by_day"]:
-        day_metrics = list(next(iter(result["by_day"].values()))["values"][control])
-        lines += ["", f"## Difference to {control} by day (UTC day of the session start)", ""]
-        lines.append("| day | arm | readers | " + " | ".join(day_metrics) + " |")
-        lines.append("|---" * (3 + len(day_metrics)) + "|")
-        for day, part in result["by_day"].items():
-            for a, by_metric in part["differences"].items():
-                cells = []
-                for m in day_metrics:
-                    d = by_metric[m]
-                    diff = "n/a" if d["diff"] is None else f"{d['diff']:+.4f}"
-                    cells.append(f"{diff} {_ci(d['ci'], True)}")
-                readers = f"{part['readers'][control]:,} / {part['readers'][a]:,}"
-                lines.append(f"| {day} | {a} | {readers} | " + " | ".join(cells) + " |")
-    lines += ["", "## Power (delta-method per-reader variance)", ""]
-    lift = next(iter(result["power"].values()), {}).get("target_lift")
-    alpha = next(iter(result["power"].values()), {}).get("alpha")
-    power = next(iter(result["power"].values()), {}).get("power")
-    lines.append(f"MDE: the smallest difference detected with power {power} by a two-sided "
-                 f"test at alpha {alpha} with the readers observed; readers needed: per arm, for "
-                 f"a relative lift of {lift}.")  # fmt: skip
-    lines.append("")
-    lines.append("| metric | control | per-reader sd | arm | MDE (absolute) | MDE (relative) | "
-                 "readers needed per arm |")  # fmt: skip
-    lines.append("|---|---|---|---|---|---|---|")
-    for m, pw in result["power"].items():
-        sd = pw["per_reader_variance"][control]
-        sd = None if sd is None else math.sqrt(sd)
-        needed = pw["readers_needed_per_arm"]
-        needed = "n/a" if needed is None else f"{needed:,}"
-        for a, mde in pw["mde"].items():
-            rel = "n/a" if mde["relative"] is None else f"{mde['relative']:.2%}"
-            lines.append(f"| {m} | {_num(pw['control_value'])} | {_num(sd)} | {a} | "
-                         f"{_num(mde['absolute'])} | {rel} | {needed} |")  # fmt: skip
-    if result["notes"]:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
-    return "\n".join(lines)

@@ -61,7 +61,7 @@ def simulate(cfg: DictConfig) -> dict:
     paths = logs.write(out / "logs")
     summary = summarize_logs(out / "logs", cfg)
     write_text(out / "simulate.json", json.dumps(summary, indent=2, default=str) + "\n")
-    from recsys.evaluation.abtest import to_markdown
+    from recsys.evaluation.abtest_report import to_markdown
 
     log.info("the test period, arms against %s:\n%s", summary["control"], to_markdown(summary))
     log.info("logs in %s; summary in %s", paths["views"].parent, out / "simulate.json")
@@ -113,9 +113,10 @@ def _policy(name, spec: dict, response: Response, cfg, out: Path, export=None) -
 def summarize_logs(folder: Path, cfg: DictConfig) -> dict:
     """The arms compared on the test period of the logs written in ``folder``
     (``recsys.evaluation.abtest``, read as ``recsys-abtest`` reads a deployment's log)."""
+    from recsys.data.ab_logs import read_log
     from recsys.evaluation import abtest
 
-    logs = abtest.read_log(folder)
+    logs = read_log(folder)
     views = logs.views[logs.views["arm"] != HISTORY_ARM]
     shown = None if logs.impressions is None else logs.impressions[
         logs.impressions["arm"] != HISTORY_ARM]  # fmt: skip
