@@ -7,13 +7,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from recsys.config import compose_run_config
-from recsys.evaluation.truth import truth_ndcg
 from recsys.models.checkpoint import load_model
 from recsys.runs.evaluate import checkpoint_datamodule
+from recsys.runs.truth import mean_truth_ndcg
 
 
 def run_truth_ndcg(run_dir: Path, k: int = 20, batch: int = 1024) -> float:
@@ -21,16 +18,7 @@ def run_truth_ndcg(run_dir: Path, k: int = 20, batch: int = 1024) -> float:
     model = load_model(ckpt)
     cfg = compose_run_config("eval", [f"ckpt_path={ckpt}"], run_dir / "truth")
     dm, _ = checkpoint_datamodule(cfg, model)
-    readers = np.asarray(dm.user_ids, dtype=np.int64)
-    articles = np.asarray(dm.item_ids, dtype=np.int64)
-    seen = dm.split.train.matrix
-    values = []
-    for lo in range(0, len(readers), batch):
-        users = torch.arange(lo, min(lo + batch, len(readers)))
-        scores = model.score_users(users)
-        truth = dm.dataset.truth.affinity(readers[users.numpy()])[:, articles]
-        values.append(truth_ndcg(scores, truth, seen[users.numpy()], k))
-    return float(np.concatenate(values).mean())
+    return mean_truth_ndcg(model, dm, k, batch)
 
 
 if __name__ == "__main__":

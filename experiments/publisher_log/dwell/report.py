@@ -21,9 +21,9 @@ import torch
 
 from recsys.config import compose_run_config
 from recsys.evaluation.significance import paired_t_test
-from recsys.evaluation.truth import truth_ndcg
 from recsys.models.checkpoint import load_model
 from recsys.runs.evaluate import checkpoint_datamodule
+from recsys.runs.truth import mean_truth_ndcg
 
 CONFIDENCES = ("binary", "dwell", "dwell_per_length", "dwell_quantile")
 NAMES = {
@@ -50,19 +50,8 @@ def run_truth_ndcg(ckpt: Path, out: Path, k: int = 20, batch: int = 1024) -> flo
     key = json.dumps(model.run_config.get("data"), sort_keys=True, default=str)
     if key not in _DATA:
         cfg = compose_run_config("eval", [f"ckpt_path={ckpt}"], out)
-        dm, _ = checkpoint_datamodule(cfg, model)
-        readers = np.asarray(dm.user_ids, dtype=np.int64)
-        _DATA[key] = (dm, readers, np.asarray(dm.item_ids, dtype=np.int64))
-    dm, readers, articles = _DATA[key]
-    seen = dm.split.train.matrix
-    values = []
-    with torch.no_grad():
-        for lo in range(0, len(readers), batch):
-            users = torch.arange(lo, min(lo + batch, len(readers)))
-            scores = model.score_users(users)
-            truth = dm.dataset.truth.affinity(readers[users.numpy()])[:, articles]
-            values.append(truth_ndcg(scores, truth, seen[users.numpy()], k))
-    return float(np.concatenate(values).mean())
+        _DATA[key], _ = checkpoint_datamodule(cfg, model)
+    return mean_truth_ndcg(model, _DATA[key], k, batch)
 
 
 def collect(root: Path) -> dict:
