@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import warnings
 from collections.abc import Sequence
+from datetime import datetime
 
 import hydra
 import optuna
@@ -90,22 +92,49 @@ def _alive(process: dict) -> bool:
     return process.get("start") is None or now is None or now == process["start"]
 
 
-def fail_dead_trials(study: optuna.Study) -> list[int]:
+CLAIM_SECONDS = 10.0  # a live sweep names its process on a new trial within milliseconds
+
+
+def _age_seconds(trial: FrozenTrial) -> float:
+    start = trial.datetime_start
+    return float("inf") if start is None else (datetime.now() - start).total_seconds()
+
+
+def fail_dead_trials(study: optuna.Study, claim_seconds: float = CLAIM_SECONDS) -> list[int]:
     """Fail the RUNNING trials whose process (``PROCESS_ATTR``) is no longer alive on this
     host, at once rather than after the heartbeat's grace period, and queue each again with
-    its parameters (once, as the heartbeat's retry would). Returns their numbers."""
+    its parameters (once, as the heartbeat's retry would). Returns their numbers.
+
+    A RUNNING trial that names no process was created by a sweep killed before it could name
+    itself (between Optuna creating the trial and the sampler's ``before_trial``): it has no
+    heartbeat either, so nothing else would ever end it. Once it is ``claim_seconds`` old
+    (waiting for the rest of that time if it is younger) it is failed too; it has no
+    parameters to queue again."""
     host, dead = socket.gethostname(), []
     with warnings.catch_warnings():  # "experimental" in Optuna, as the heartbeat it belongs to
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     storage = study._storage  # Optuna's own stale-trial handling works on it too
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    unnamed = [t for t in running if not t.user_attrs.get(PROCESS_ATTR)]
+    if unnamed:
+        time.sleep(max(0.0, claim_seconds - min(_age_seconds(t) for t in unnamed)))
+        running = [storage.get_trial(t._trial_id) for t in running]
+    for trial in running:
         process = trial.user_attrs.get(PROCESS_ATTR)
-        if not process or process.get("host") != host or _alive(process):
+        if trial.state != TrialState.RUNNING:
+            continue
+        if not process:
+            if _age_seconds(trial) >= claim_seconds and storage.set_trial_state_values(
+                trial._trial_id, state=TrialState.FAIL
+            ):
+                dead.append(trial.number)
+            continue
+        if process.get("host") != host or _alive(process):
             continue
         if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
             retry(study, storage.get_trial(trial._trial_id))
             dead.append(trial.number)
     if dead:
-        log.info("trials %s: their process is gone; failed, and queued again", dead)
+        log.info("trials %s: process gone; failed, those with parameters queued again", dead)
     return dead
