@@ -336,7 +336,8 @@ class Recommender:
         return scores, read
 
     def _new_scores(self, request: Request) -> tuple[torch.Tensor, tuple]:
-        """``(1, n_catalogue)`` scores of a new reader from history (+ context)."""
+        """``(1, n_catalogue)`` scores of a new reader from history (+ context), folded in
+        in time order: the history oldest first, the current article last."""
         history = list(request.history or [])
         items = history + ([] if request.context is None else [request.context])
         if not items:
@@ -344,12 +345,14 @@ class Recommender:
         cat = self.item_index(items)
         read = (np.zeros(len(cat), dtype=np.int64), cat)
         cols, conf = self._history_entries(request, history, cat[: len(history)])
-        if request.context is not None and cat[-1] < self.n_known and cat[-1] not in cols:
-            unknown = {name: [None] for name in _features_used(self.model)}
-            _, one = confidences_at(self.model, cat[-1:], None, unknown)  # one view
-            cols, conf = np.append(cols, cat[-1]), np.append(conf, one)
-            order = np.argsort(cols)
-            cols, conf = cols[order], conf[order]
+        if request.context is not None and cat[-1] < self.n_known:  # the current one last
+            if cat[-1] in cols:
+                at = cols == cat[-1]
+                cols, conf = np.append(cols[~at], cols[at]), np.append(conf[~at], conf[at])
+            else:
+                unknown = {name: [None] for name in _features_used(self.model)}
+                _, one = confidences_at(self.model, cat[-1:], None, unknown)  # one view
+                cols, conf = np.append(cols, cat[-1]), np.append(conf, one)
         if not len(cols):  # only articles new to the model: content, or nothing it knows
             known, fold = torch.zeros(1, self.n_known), None
         else:
@@ -370,8 +373,7 @@ class Recommender:
                 raise RecsysError(f"{len(history)} articles but {len(given)} confidences")
             if len(np.unique(cat)) != len(cat):
                 raise RecsysError("an article is given twice: give each once with its confidence")
-            order = trained[np.argsort(cat[trained])]
-            return cat[order], given[order]
+            return cat[trained], given[trained]  # in the history's (time) order
         if not len(trained):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
 

@@ -77,7 +77,8 @@ def history_confidences(
     features: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(cols, confidences)`` of a new user's history: the distinct columns of ``items``
-    (external ids) and their confidences by the confidence fitted at training, from raw
+    (external ids, oldest first), in the order of each one's last entry (what a sequential
+    model reads), and their confidences by the confidence fitted at training, from raw
     ``strengths`` (default 1 each) and per-pair ``features`` (e.g. ``{"dwell": [...]}``
     seconds; NaN or None: unknown). A repeated item's strengths and features add up, as
     repeated events do in training, and its ``count`` (views) is its number of entries
@@ -112,7 +113,11 @@ def confidences_at(
         summed_feats[name] = np.where(any_known, total, np.nan)
     summed_feats.setdefault("count", np.bincount(group, minlength=len(distinct)).astype(float))
     rows = np.zeros(len(distinct), dtype=np.int64)
-    return distinct, model.history_confidences(rows, distinct, summed, summed_feats, 1)
+    conf = model.history_confidences(rows, distinct, summed, summed_feats, 1)
+    last = np.zeros(len(distinct), dtype=np.int64)
+    np.maximum.at(last, group, np.arange(n))
+    order = np.argsort(last, kind="stable")  # time order, by each item's last entry
+    return distinct[order], conf[order]
 
 
 def recommend_from_history(
@@ -123,8 +128,9 @@ def recommend_from_history(
     confidences: Sequence[float] | None = None,
     features: Mapping[str, Sequence[float]] | None = None,
 ) -> dict:
-    """Top-k for a user the model never saw, from the items they had (external ids), folded
-    in (ALS, WMF: their vector solved from the items; EASE, item-kNN: scored from them).
+    """Top-k for a user the model never saw, from the items they had (external ids, oldest
+    first: sequential models read them in this order), folded in (ALS, WMF: their vector
+    solved from the items; EASE, item-kNN: scored from them; SASRec, GRU4Rec: read in order).
     ``strengths`` and ``features`` (default: one event each, nothing more known) go through
     the confidence fitted at training (``history_confidences``); or pass ``confidences``
     directly, one per distinct item. The history's items are not recommended."""
@@ -141,8 +147,6 @@ def recommend_from_history(
             raise RecsysError(f"{len(cols)} items but {len(conf)} confidences")
         if len(np.unique(cols)) != len(cols):
             raise RecsysError("an item is given twice: give each item once with its confidence")
-        order = np.argsort(cols)
-        cols, conf = cols[order], conf[order]
     cols_t = torch.from_numpy(cols)
     conf_t = torch.from_numpy(np.asarray(conf, dtype=np.float32))
     scores = model.score_history(torch.zeros(len(cols), dtype=torch.int64), cols_t, conf_t, 1)

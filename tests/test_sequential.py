@@ -254,3 +254,33 @@ def test_bad_settings_are_named():
         SASRec(3, 5, hidden=10, heads=3)
     with pytest.raises(ValueError, match="model.max_len"):
         GRU4Rec(3, 5, max_len=0)
+
+
+# -- serving ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [SASRec, GRU4Rec])
+def test_serving_passes_the_history_in_time_order_with_the_current_article_last(cls, monkeypatch):
+    from recsys.serve import Recommender
+    from recsys.serving import recommend_from_history
+
+    torch.manual_seed(0)
+    model = _fit(cls(60, 12, hidden=16, max_len=6, dropout=0.0, loss="ce", lr=0.02),
+                 _cycle_data(), 60)  # fmt: skip
+    seen = []
+    score_history = model.score_history
+
+    def recording(rows, cols, conf, n):
+        seen.append(cols.tolist())
+        return score_history(rows, cols, conf, n)
+
+    monkeypatch.setattr(model, "score_history", recording)
+    assert recommend_from_history(model, [3, 4, 5], k=1)["items"] == [6]
+    recommend_from_history(model, [5, 3, 5, 4], k=1)
+    assert seen == [[3, 4, 5], [3, 5, 4]]  # a repeated item counts at its last view
+    rec = Recommender(model)
+    monkeypatch.setattr(rec, "_similarity", lambda j: torch.zeros(1, 12))  # no content here
+    seen.clear()
+    assert rec.recommend(history=[7, 8], k=1)["items"] == [9]
+    assert rec.recommend(history=[7, 8], context=9, k=1)["items"] == [10]
+    assert rec.recommend(history=[9, 7, 8], context=9, k=1)["items"] == [10]
+    rec.recommend(history=[8, 7], confidences=[1.0, 2.0], k=1)
+    assert seen == [[7, 8], [7, 8, 9], [7, 8, 9], [8, 7]]
