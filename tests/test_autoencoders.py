@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from torch.func import functional_call
 
@@ -152,6 +154,26 @@ def test_the_encoder_reads_the_l2_normalized_row_with_dropout_only_in_training()
     model.train()
     draws = {tuple(model.encode(x).flatten().tolist()) for _ in range(8)}
     assert len(draws) > 1  # input dropout in training
+
+
+def test_the_vae_loss_in_parts_is_the_loss_and_logs_the_likelihood_without_kl():
+    torch.manual_seed(0)
+    model = MultVAE(4, 6, hidden_dim=3, latent_dim=2, dropout=0.0, regularization=0.1).double()
+    x = torch.tensor([[1, 0, 1, 0, 0, 1], [0, 1, 1, 0, 0, 0]]).double()
+    eps = torch.randn(2, 2, dtype=torch.float64)
+    loss, watched = model.batch_loss(x, eps=eps, beta=0.3, parts=True)
+    torch.testing.assert_close(loss, model.batch_loss(x, eps=eps, beta=0.3))
+    mu, logvar = model.split_code(model.encode(x))
+    torch.testing.assert_close(loss - watched, 0.3 * gaussian_kl(mu, logvar))
+
+
+def test_only_users_with_training_items_are_trained_on():
+    """Held-out users of a strong-generalization split have empty training rows."""
+    conf = sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 1]]))
+    model = MultDAE(5, 3, hidden_dim=0, latent_dim=2, batch_users=2)
+    model.set_context(range(5), range(3), conf)
+    assert model._users_with_items().tolist() == [0, 2, 4]
+    assert model.steps_per_epoch() == 2
 
 
 def test_kl_annealing_follows_the_reference_schedule():

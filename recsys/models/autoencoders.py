@@ -161,7 +161,10 @@ class _Autoencoder(RecommenderModule):
         code (the DAE's, the VAE's posterior mean)."""
         return _run(self.decoder, self.latent(self.encode(x)))
 
-    def batch_loss(self, x: torch.Tensor) -> torch.Tensor:
+    def batch_loss(self, x: torch.Tensor, parts: bool = False):
+        """The training loss of binary rows ``x`` ``(B, n_items)`` (training mode: dropout,
+        sampling); with ``parts``, ``(loss, logged)``, ``logged`` the share of it logged as
+        ``train/loss`` (watched for divergence)."""
         raise NotImplementedError
 
     # -- training -------------------------------------------------------------------------
@@ -171,12 +174,19 @@ class _Autoencoder(RecommenderModule):
         seen, dev = self.seen, self.device
         self._indptr = torch.from_numpy(seen.indptr.astype(np.int64)).to(dev)
         self._indices = torch.from_numpy(seen.indices.astype(np.int64)).to(dev)
+        self._active = torch.from_numpy(self._users_with_items()).to(dev)
+
+    def _users_with_items(self) -> np.ndarray:
+        """The users with training items, the only ones trained on (held-out users of a
+        strong-generalization split have empty rows)."""
+        return np.flatnonzero(np.diff(self.seen.indptr)).astype(np.int64)
 
     def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(self.n_users / self.hparams.batch_users))
+        users = self.n_users if self.seen is None else len(self._users_with_items())
+        return max(1, math.ceil(users / self.hparams.batch_users))
 
     def on_train_epoch_start(self) -> None:
-        self._order = shared_order(self.n_users, self.device)
+        self._order = self._active[shared_order(len(self._active), self.device)]
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         users = user_batch(batch_idx, self._order, self.hparams.batch_users)
@@ -184,8 +194,10 @@ class _Autoencoder(RecommenderModule):
             return sum(p.sum() for p in self.parameters()) * 0.0
         rows, pos = row_positions(self._indptr, users)
         x = self._dense(rows, self._indices[pos], len(users))
-        loss = self.batch_loss(x)
-        self.log_train("train/loss", loss, prog_bar=True)
+        loss, watched = self.batch_loss(x, parts=True)
+        # the epoch's train/loss: the mean over all trained users (batches weighed by size)
+        share = len(users) / len(self._active)
+        self.log_train("train/loss", watched.detach() * share, reduce_fx="sum", prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -252,8 +264,11 @@ class MultDAE(_Autoencoder):
         )
         self.save_hyperparameters(logger=False)
 
-    def batch_loss(self, x: torch.Tensor) -> torch.Tensor:
-        return dae_loss(self.logits(x), x, self.weights(), self.hparams.regularization)
+    def batch_loss(self, x: torch.Tensor, parts: bool = False):
+        """``dae_loss`` of binary rows ``x`` ``(B, n_items)``; with ``parts``, the pair
+        ``(loss, loss)`` (the loss to log is the loss itself)."""
+        loss = dae_loss(self.logits(x), x, self.weights(), self.hparams.regularization)
+        return (loss, loss) if parts else loss
 
 
 class MultVAE(_Autoencoder):
@@ -263,6 +278,8 @@ class MultVAE(_Autoencoder):
     1/B sum_u [-sum_i x_ui log softmax(f(z_u))_i + beta_t KL(q(z | x_u) || N(0, I))]
     + lambda sum_W |W|^2, beta_t = min(anneal_cap, t / total_anneal_steps) at step t
     (the global step, so that it survives a resumed run). Scores decode the mean mu_u.
+    Logged per epoch: ``train/loss`` (the likelihood and L2 terms, which the divergence
+    check watches), ``train/kl`` and ``train/beta``.
 
     Args:
         hidden_dim, latent_dim, dropout, regularization, lr, batch_users: as ``MultDAE``.
@@ -305,14 +322,27 @@ class MultVAE(_Autoencoder):
         return anneal_beta(self.global_step, h.anneal_cap, h.total_anneal_steps)
 
     def batch_loss(
-        self, x: torch.Tensor, eps: torch.Tensor | None = None, beta: float | None = None
-    ) -> torch.Tensor:
+        self,
+        x: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        beta: float | None = None,
+        parts: bool = False,
+    ):
         """``vae_loss`` of binary rows ``x`` ``(B, n_items)``, with noise ``eps``
-        ``(B, latent_dim)`` (drawn when None) and ``beta`` (the annealed one when None)."""
+        ``(B, latent_dim)`` (drawn when None) and ``beta`` (the annealed one when None). With
+        ``parts``, ``(loss, nll + L2)``: ``train/loss`` leaves out beta KL, whose weight grows
+        by design (a rising annealed objective is no divergence); ``train/kl`` and
+        ``train/beta`` are logged beside it."""
         mu, logvar = self.split_code(self.encode(x))
         if eps is None:
             eps = torch.randn_like(mu)
         logits = _run(self.decoder, mu + eps * torch.exp(0.5 * logvar))
         beta = self.beta() if beta is None else beta
+        h = self.hparams
+        if not parts:
+            return vae_loss(logits, x, mu, logvar, beta, self.weights(), h.regularization)
+        watched = dae_loss(logits, x, self.weights(), h.regularization)
+        kl = gaussian_kl(mu, logvar)
+        self.log_train("train/kl", kl.detach())
         self.log_train("train/beta", beta)
-        return vae_loss(logits, x, mu, logvar, beta, self.weights(), self.hparams.regularization)
+        return watched + beta * kl, watched
