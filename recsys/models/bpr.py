@@ -11,7 +11,9 @@ from torch import nn
 
 from recsys.data.training_data import TrainingData
 from recsys.distributed import world_and_rank
+from recsys.errors import ConfigError
 from recsys.models.base import FactorModel, required_propensity
+from recsys.models.contrastive import ccl_loss
 from recsys.models.sampling import TripleSampler
 from recsys.models.training import (
     LR_SCHEDULES,
@@ -98,6 +100,64 @@ def bpr_loss_shared(
     return (ranking + regularization * (penalty + kept_penalty / count)).mean()
 
 
+LOSSES = ("bpr", "ccl")
+
+
+def check_pair_settings(
+    batch_size: int,
+    n_negatives: int,
+    negative_groups: int,
+    loss: str,
+    margin: float,
+    negative_weight: float,
+) -> None:
+    """The checks of the sampling and loss settings shared by the models trained on sampled
+    pairs (BPR, LightGCN): ValueError or ConfigError saying which setting to change."""
+    if n_negatives < 1:
+        raise ValueError(f"model.n_negatives must be at least 1, got {n_negatives}")
+    if negative_groups < 1 or batch_size % negative_groups:
+        raise ValueError(
+            f"model.negative_groups ({negative_groups}) must divide model.batch_size ({batch_size})"
+        )
+    if loss not in LOSSES:
+        raise ConfigError(f"model.loss must be one of {LOSSES}, got {loss!r}")
+    if not -1 <= margin < 1:
+        raise ConfigError(f"model.margin is a cosine's margin, in [-1, 1); got {margin}")
+    if negative_weight < 0:
+        raise ConfigError(f"model.negative_weight must be >= 0, got {negative_weight}")
+
+
+def draw_pairs(sampler: TripleSampler, h) -> tuple:
+    """One batch of training pairs for the settings ``h`` (a model's hparams):
+    ``(users, positives, negatives, mask)``, mask None for per-pair negatives (see
+    ``TripleSampler.sample`` and ``sample_shared``)."""
+    if h.shared_negatives:
+        return sampler.sample_shared(
+            h.batch_size, h.n_negatives, groups=h.get("negative_groups", 1)
+        )
+    return (*sampler.sample(h.batch_size, n_negatives=h.n_negatives), None)
+
+
+def pair_loss(
+    h,
+    u: torch.Tensor,
+    i: torch.Tensor,
+    j: torch.Tensor,
+    mask: torch.Tensor | None,
+    b_i: torch.Tensor | None = None,
+    b_j: torch.Tensor | None = None,
+    regularization: float = 0.0,
+    pair_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss ``h.loss`` (``bpr``: ``bpr_loss`` / ``bpr_loss_shared``; ``ccl``:
+    ``recsys.models.contrastive.ccl_loss``, no biases) of pairs drawn by ``draw_pairs``."""
+    if h.get("loss", "bpr") == "ccl":
+        return ccl_loss(u, i, j, h.margin, h.negative_weight, mask, regularization, pair_weight)
+    if mask is not None:
+        return bpr_loss_shared(u, i, j, mask, b_i, b_j, regularization, pair_weight)
+    return bpr_loss(u, i, j, b_i, b_j, regularization, pair_weight)
+
+
 class BPR(FactorModel):
     """Users' and items' embeddings (and item biases) trained on sampled (u, i, j) triples,
     a training pair (u, i) against a negative item j, with the BPR loss (``bpr_loss``).
@@ -137,6 +197,11 @@ class BPR(FactorModel):
         init_std: standard deviation of the normal initialization.
         lr_schedule: ``constant``, or ``cosine``: lr (1 + cos(pi t / T)) / 2 at step t of
             the run's T steps (down to 0 at the end of ``trainer.max_epochs``).
+        loss: ``bpr``, or ``ccl``: (1 - cos(u, i)) + w / |N| sum_j max(0, cos(u, j) - m) per
+            pair (SimpleX; use many negatives, e.g. ``shared_negatives`` with 1,000); scores
+            are then cosines cos(u, i) (no item biases).
+        margin: m of ``ccl``, in [-1, 1).
+        negative_weight: w of ``ccl``.
     """
 
     samples_per_rank = True
@@ -160,6 +225,9 @@ class BPR(FactorModel):
         init_std: float = 0.1,
         correction: str = "none",
         lr_schedule: str = "constant",
+        loss: str = "bpr",
+        margin: float = 0.9,
+        negative_weight: float = 150.0,
     ) -> None:
         super().__init__(n_users, n_items)
         if lr_schedule not in LR_SCHEDULES:
@@ -176,12 +244,11 @@ class BPR(FactorModel):
                 "model.optimizer=hogwild takes one negative per pair and no correction "
                 "(n_negatives=1, shared_negatives=false, correction=none)"
             )
-        if n_negatives < 1:
-            raise ValueError(f"model.n_negatives must be at least 1, got {n_negatives}")
-        if negative_groups < 1 or batch_size % negative_groups:
-            raise ValueError(
-                f"model.negative_groups ({negative_groups}) must divide model.batch_size "
-                f"({batch_size})"
+        check_pair_settings(batch_size, n_negatives, negative_groups, loss, margin, negative_weight)
+        if loss == "ccl" and (item_bias or optimizer == "hogwild"):
+            raise ConfigError(
+                "model.loss=ccl scores cosines: it takes no item biases and no hogwild "
+                "(set model.item_bias=false and model.optimizer=adam)"
             )
         self.save_hyperparameters(logger=False)
         self.user_emb = nn.Parameter(torch.randn(n_users, factors) * init_std)
@@ -249,31 +316,18 @@ class BPR(FactorModel):
             self.optimizers().step(closure=self._hogwild_epoch)
             return None
         h, b = self.hparams, self.item_bias
-        if h.shared_negatives:
-            users, pos, neg, mask = self.sampler.sample_shared(
-                h.batch_size, h.n_negatives, groups=h.get("negative_groups", 1)
-            )
-            loss = bpr_loss_shared(
-                self.user_emb[users],
-                self.item_emb[pos],
-                self.item_emb[neg],
-                mask,
-                None if b is None else b[pos],
-                None if b is None else b[neg],
-                h.regularization,
-                None if self._inv_theta is None else self._inv_theta[pos],
-            )
-        else:
-            users, pos, neg = self.sampler.sample(h.batch_size, n_negatives=h.n_negatives)
-            loss = bpr_loss(
-                self.user_emb[users],
-                self.item_emb[pos],
-                self.item_emb[neg],
-                None if b is None else b[pos],
-                None if b is None else b[neg],
-                h.regularization,
-                None if self._inv_theta is None else self._inv_theta[pos],
-            )
+        users, pos, neg, mask = draw_pairs(self.sampler, h)
+        loss = pair_loss(
+            h,
+            self.user_emb[users],
+            self.item_emb[pos],
+            self.item_emb[neg],
+            mask,
+            None if b is None else b[pos],
+            None if b is None else b[neg],
+            h.regularization,
+            None if self._inv_theta is None else self._inv_theta[pos],
+        )
         self.log_train("train/loss", loss, prog_bar=True)
         return loss
 
@@ -294,10 +348,12 @@ class BPR(FactorModel):
         return with_schedule(optimizer, h.lr_schedule, int(self.trainer.estimated_stepping_batches))
 
     def user_table(self, users: torch.Tensor | None = None) -> torch.Tensor:
-        return self.user_emb if users is None else self.user_emb[users]
+        x = self.user_emb if users is None else self.user_emb[users]
+        return F.normalize(x, dim=1) if self.hparams.get("loss") == "ccl" else x
 
     def item_table(self) -> torch.Tensor:
-        return self.item_emb
+        y = self.item_emb
+        return F.normalize(y, dim=1) if self.hparams.get("loss") == "ccl" else y
 
     def item_biases(self) -> torch.Tensor | None:
         return self.item_bias
