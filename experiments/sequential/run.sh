@@ -16,6 +16,7 @@ run() {  # run <dataset> <name> <overrides...>
   local data=$1 name=$2; shift 2
   local dir=$OUT/$PHASE/$data/$name
   [ -f "$dir/metrics.json" ] && { echo "done: $dir"; return; }
+  [ -d "$dir" ] && { echo "running or failed (remove it to rerun): $dir"; return; }
   local start=$(date +%s)
   recsys-train experiment=seq_$data $COMMON hydra.run.dir=$dir "$@" > "$OUT/$PHASE.$data.$name.log" 2>&1
   echo "$PHASE $data $name $(( $(date +%s) - start )) s, load $(uptime | sed 's/.*average: //')" | tee -a "$OUT/times.txt"
@@ -35,4 +36,19 @@ if [ "$PHASE" = val ]; then
     run $data sasrec_ce model=sasrec model.loss=ce model.batch_size=64 trainer.max_epochs=15
     run $data gru4rec_ce model=gru4rec model.batch_size=64 trainer.max_epochs=15
   done
+fi
+
+if [ "$PHASE" = test ]; then  # the settings and epochs chosen on validation (README.md)
+  run ml_latest_small most_recent model=most_recent
+  run ml_latest_small popularity model=popularity
+  run ml_latest_small itemknn model=itemknn model.neighbors=20
+  run ml_latest_small ials model=als trainer.max_epochs=10
+  run ml_latest_small sasrec model=sasrec model.loss=ce model.batch_size=64 trainer.max_epochs=15
+  run ml_latest_small gru4rec model=gru4rec model.batch_size=64 trainer.max_epochs=6
+  run publisher_sim most_recent model=most_recent
+  run publisher_sim popularity model=popularity
+  run publisher_sim itemknn model=itemknn
+  run publisher_sim ials model=als trainer.max_epochs=10
+  run publisher_sim sasrec model=sasrec model.loss=ce model.batch_size=64 trainer.max_epochs=15
+  run publisher_sim gru4rec model=gru4rec model.batch_size=64 trainer.max_epochs=15
 fi
