@@ -153,7 +153,7 @@ class RecommenderModule(L.LightningModule):
         raise RecsysError(
             f"model {type(self).__name__} cannot score users it was not trained on "
             "(as split=strong_generalization needs); choose a model with fold-in: als, wmf, "
-            "ease or itemknn"
+            "ease, itemknn, gf_cf, bspm, multvae, multdae, sasrec or gru4rec"
         )
 
     def factor_tables(self) -> tuple[torch.Tensor, torch.Tensor] | None:
