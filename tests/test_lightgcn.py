@@ -89,8 +89,6 @@ def test_training_loss_is_bpr_on_final_embeddings_plus_layer0_l2():
     """The loss of a step: mean -log sigmoid(x_ui - x_uj) on the propagated embeddings plus
     reg * 1/2 (|e_u|^2 + |e_i|^2 + |e_j|^2) / B on the layer-0 ones (He et al.'s code)."""
     model = tiny_model(2, batch_size=6, regularization=0.3)
-    data = small_datamodule(n_users=4, n_items=5).training_data
-    del data  # the tiny model holds its own context; on_fit_start needs only ``seen``
     model.on_fit_start()
     with torch.random.fork_rng():
         torch.manual_seed(5)
