@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -68,6 +71,32 @@ def assert_no_partial_file(folder: Path) -> None:
             pd.read_parquet(f)
 
 
+@contextlib.contextmanager
+def logging_kept() -> Iterator[None]:
+    """Restore the process's logging after the block: a console script run in this process
+    configures logging for its own process (recsys-recommend and recsys-serve disable every
+    existing logger, as Hydra's ``job_logging: disabled`` does), which would silence the
+    loggers that later tests of the same worker read through ``caplog``."""
+    root = logging.getLogger()
+    kept = (root.level, list(root.handlers))
+    loggers = {
+        name: (lg.disabled, lg.level, lg.propagate, list(lg.handlers))
+        for name, lg in logging.root.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        root.setLevel(kept[0])
+        root.handlers[:] = kept[1]
+        for name, lg in logging.root.manager.loggerDict.items():
+            if isinstance(lg, logging.Logger):
+                disabled, level, propagate, handlers = loggers.get(name, (False, 0, True, []))
+                lg.disabled, lg.propagate = disabled, propagate
+                lg.setLevel(level)
+                lg.handlers[:] = handlers
+
+
 def run_main(script: str, args: list[str], capsys) -> tuple[int, str, str]:
     """A console script's ``main`` run in this process on ``args`` (as its entry point runs it,
     without starting Python again): ``(exit status, stderr, stdout)``; ``capsys`` is pytest's."""
@@ -92,7 +121,8 @@ def run_main(script: str, args: list[str], capsys) -> tuple[int, str, str]:
     argv = sys.argv
     sys.argv = [script, *args]
     try:
-        mains[script](*([args] if script in ("recsys-compare", "recsys-data") else []))
+        with logging_kept():
+            mains[script](*([args] if script in ("recsys-compare", "recsys-data") else []))
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1

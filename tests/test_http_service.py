@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from helpers import BIN, compose_config, one_line
+from helpers import BIN, compose_config, logging_kept, one_line
 from test_serve import export_overrides
 
 from recsys.data.datasets.publisher_sim import DAY, START, PublisherSimulator
@@ -237,7 +237,8 @@ def _serve_main(args: list[str], capsys) -> tuple[int, str]:
     capsys.readouterr()
     argv, sys.argv = sys.argv, ["recsys-serve", *args]
     try:
-        service.main()
+        with logging_kept():
+            service.main()
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
