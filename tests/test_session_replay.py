@@ -230,3 +230,28 @@ def test_replay_by_reader_history_and_an_empty_pool(tmp_path, monkeypatch, capsy
     line = one_line(*run_main("recsys-replay", args, capsys)[:2])
     assert "every block would be empty" in line and "data.timestamp_unit" in line
     assert not (tmp_path / "e" / "replay.json").exists()
+
+
+def test_contexts_reach_the_model_in_time_order():
+    """Within a step: the reader's training items first, then the session's views as they
+    were viewed (an item in both at its latest place); each value stays with its item."""
+    from recsys.evaluation.session_replay import Contexts
+
+    # step 0: training items 8, 2; session views 9, 4, 8 (8 also a training item), in order
+    # step 1: no training items; views 6, 1
+    ctx = Contexts(
+        n=2,
+        users=np.array([0, -1]),
+        rows=np.array([0, 0, 0, 0, 0, 0, 1, 1]),
+        cols=np.array([2, 4, 8, 8, 9, 9, 1, 6]),
+        training=np.array([True, False, True, False, False, False, False, False]),
+        dwell=np.full(8, np.nan),
+        position=np.array([-1, 1, -1, 2, 0, 0, 1, 0]),
+    )
+    values = np.array([20, 40, 81, 80, 90, 91, 10, 60], dtype=np.float32)
+    rows, cols, best = ctx.distinct(values)
+    assert rows.tolist() == [0, 0, 0, 0, 1, 1]
+    assert cols.tolist() == [2, 9, 4, 8, 6, 1]
+    assert best.tolist() == [20, 91, 40, 81, 60, 10]
+    unordered = Contexts(**{**ctx.__dict__, "position": None})
+    assert unordered.distinct()[1].tolist() == [2, 4, 8, 9, 1, 6]  # by column

@@ -61,7 +61,9 @@ class Contexts:
     ``users`` ``(n,)`` reader of each step (row index, -1: not a training user);
     ``rows``, ``cols`` the entries; ``training`` bool, the entry is a training item of the
     reader; ``dwell`` seconds of a session view that ended before the step (NaN for the
-    current view, whose dwell is not known yet, for training items, and where unknown)."""
+    current view, whose dwell is not known yet, for training items, and where unknown);
+    ``position`` the entry's place in time: a session view's index in its session (the
+    current view last), -1 for a training item (None: no order known)."""
 
     n: int
     users: np.ndarray
@@ -69,20 +71,28 @@ class Contexts:
     cols: np.ndarray
     training: np.ndarray
     dwell: np.ndarray
+    position: np.ndarray | None = None
 
     def distinct(
         self, values: np.ndarray | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The entries without repeats, as int64 tensors ``(rows, cols)``, and with
-        ``values`` ``(n_entries,)`` the largest value of each (row, col) as a float32 tensor."""
+        ``values`` ``(n_entries,)`` the largest value of each (row, col) as a float32 tensor.
+        Rows ascending; within a row, in time order where ``position`` is known (the
+        reader's training items first, in column order, then the session's views as viewed,
+        an item at its latest place), which sequential models read; else by column."""
         first = np.r_[True, (self.rows[1:] != self.rows[:-1]) | (self.cols[1:] != self.cols[:-1])]
         starts = np.flatnonzero(first)
-        rows = torch.from_numpy(self.rows[starts].astype(np.int64))
-        cols = torch.from_numpy(self.cols[starts])
+        order = np.arange(len(starts))
+        if self.position is not None and len(starts):
+            latest = np.maximum.reduceat(np.asarray(self.position), starts)
+            order = np.lexsort((self.cols[starts], latest, self.rows[starts]))
+        rows = torch.from_numpy(self.rows[starts][order].astype(np.int64))
+        cols = torch.from_numpy(self.cols[starts][order])
         if values is None:
             return rows, cols, None
         best = np.maximum.reduceat(np.asarray(values), starts) if len(starts) else values[:0]
-        return rows, cols, torch.from_numpy(np.asarray(best, dtype=np.float32))
+        return rows, cols, torch.from_numpy(np.asarray(best, dtype=np.float32)[order])
 
 
 Scorer = Callable[[Contexts], torch.Tensor]
@@ -186,6 +196,7 @@ def _contexts(sessions: Sessions, views: np.ndarray, session_of: np.ndarray, see
     rows = np.repeat(np.arange(len(views)), n_ctx)
     at = np.repeat(starts, n_ctx) + _within(n_ctx)
     cols = sessions.items[at]
+    position = _within(n_ctx)
     dwell = np.full(len(at), np.nan) if sessions.dwell is None else sessions.dwell[at].copy()
     dwell[at == np.repeat(views, n_ctx)] = np.nan  # the current view is still going on
     training = np.zeros(len(at), dtype=bool)
@@ -197,12 +208,14 @@ def _contexts(sessions: Sessions, views: np.ndarray, session_of: np.ndarray, see
         cols = np.r_[cols, sub.indices]
         dwell = np.r_[dwell, np.full(len(sub.indices), np.nan)]
         training = np.r_[training, np.ones(len(sub.indices), dtype=bool)]
+        position = np.r_[position, np.full(len(sub.indices), -1)]
     keep = cols >= 0
     rows, cols, dwell, training = rows[keep], cols[keep], dwell[keep], training[keep]
+    position = position[keep]
     order = np.lexsort((~training, cols, rows))  # an item in both: the training entry first
     return Contexts(
         len(views), users, rows[order], cols[order].astype(np.int64), training[order],
-        dwell[order],
+        dwell[order], position[order].astype(np.int64),
     )  # fmt: skip
 
 
