@@ -113,16 +113,18 @@ class GraphFilterModule(OnePassModule):
         vectors = top_right_singular_vectors(norm, k) if k > 0 else np.zeros((self.n_items, 0))
         self.ideal_vectors = torch.from_numpy(np.asarray(vectors, np.float32)).to(self.device)
         self.item_scale = torch.from_numpy(d_i.astype(np.float32)).to(self.device)
-        self._operators = None
+        self._operators = self._operators_of(norm)
         log.info("%s: R~ normalized and a rank-%d SVD in %.1f s", type(self).__name__, k,
                  time.perf_counter() - started)  # fmt: skip
 
+    def _operators_of(self, norm: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
+        return _csr_tensor(norm, self.device), _csr_tensor(norm.T.tocsr(), self.device)
+
     def _ops(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """R~ and R~^T as sparse CSR tensors on the model's device, built once from ``seen``."""
+        """R~ and R~^T as sparse CSR tensors on the model's device: from the fit, or built
+        once from ``seen`` (a loaded checkpoint, or the model moved to another device)."""
         if self._operators is None or self._operators[0].device != self.device:
-            norm, _ = normalized_matrix(self.seen)
-            self._operators = (_csr_tensor(norm, self.device),
-                               _csr_tensor(norm.T.tocsr(), self.device))  # fmt: skip
+            self._operators = self._operators_of(normalized_matrix(self.seen)[0])
         return self._operators
 
     def linear(self, y: torch.Tensor) -> torch.Tensor:
