@@ -136,3 +136,24 @@ def run_main(script: str, args: list[str], capsys) -> tuple[int, str, str]:
 def one_line(code: int, err: str) -> str:
     """``one_line_error`` for ``run_main``'s result."""
     return one_line_error(subprocess.CompletedProcess([], code, "", err))
+
+
+def gradcheck_training_step(model, steps: int = 5, lr: float = 0.05) -> bool:
+    """``torch.autograd.gradcheck`` (float64 finite differences) of a sampled model's
+    ``training_step`` loss in its ``user_emb`` and ``item_emb``, after ``steps`` Adam steps
+    (away from the initialization); every call draws the same batch (seed 1)."""
+    import torch
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model.training_step(None, 0).backward()
+        optimizer.step()
+
+    def step_loss(user_emb, item_emb):  # the model's own tensors; the same draw every call
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            return model.training_step(None, 0)
+
+    return torch.autograd.gradcheck(step_loss, (model.user_emb, model.item_emb), eps=1e-6,
+                                    atol=1e-6)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import gradcheck_training_step
 
 from recsys.errors import ConfigError
 from recsys.models.bpr import BPR
@@ -132,15 +133,4 @@ def test_gradcheck_of_the_trained_ccl_model_loss(shared):
                 regularization=0.01, lr=0.05, **args).double()  # fmt: skip
     model.prepare(data)
     model.on_fit_start()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(5):
-        optimizer.zero_grad()
-        model.training_step(None, 0).backward()
-        optimizer.step()
-
-    def loss(user_emb, item_emb):  # the same draw at every call; the tensors are the model's
-        with torch.random.fork_rng():
-            torch.manual_seed(1)
-            return model.training_step(None, 0)
-
-    assert torch.autograd.gradcheck(loss, (model.user_emb, model.item_emb), eps=1e-6, atol=1e-6)
+    assert gradcheck_training_step(model)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from helpers import gradcheck_training_step
 
 from recsys.errors import ConfigError, RecsysError
 from recsys.models.bpr import bpr_loss
@@ -127,19 +128,7 @@ def test_gradcheck_of_the_trained_model_loss(loss):
         args |= {"shared_negatives": True, "n_negatives": 3}
     model = tiny_model(2, batch_size=5, regularization=0.05, **args)
     model.on_fit_start()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(5):
-        optimizer.zero_grad()
-        model.training_step(None, 0).backward()
-        optimizer.step()
-
-    def step_loss(user_emb, item_emb):  # the same draw at every call; the model's tensors
-        with torch.random.fork_rng():
-            torch.manual_seed(1)
-            return model.training_step(None, 0)
-
-    assert torch.autograd.gradcheck(step_loss, (model.user_emb, model.item_emb), eps=1e-6,
-                                    atol=1e-6)  # fmt: skip
+    assert gradcheck_training_step(model)
 
 
 def test_inference_tables_are_recomputed_after_each_optimizer_step(tmp_path):
