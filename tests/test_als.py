@@ -133,6 +133,31 @@ def test_loss_matches_dense(nu):
     assert ours == pytest.approx(dense_loss(conf, x, y, 0.3, 0.5, nu), rel=1e-10)
 
 
+@pytest.mark.parametrize("with_target", [False, True])
+def test_loss_on_cpu_float32_factors_matches_dense(with_target):
+    """The CPU kernel (float32 factors, float64 sums) against the dense objective of the same
+    float32 values computed in float64; with Rel-MF style targets p_ui on observed pairs."""
+    conf, rng = random_problem(n_users=50, n_items=35, seed=5)
+    x = rng.standard_normal((conf.shape[0], 6)).astype(np.float32)
+    y = rng.standard_normal((conf.shape[1], 6)).astype(np.float32)
+    csr = TorchCSR.from_scipy(conf)  # confidences in float32, as training holds them
+    c = conf.toarray().astype(np.float32).astype(np.float64)
+    observed = c > 0
+    p = observed.astype(np.float64)
+    if with_target:
+        target = 1 + rng.random(conf.nnz).astype(np.float32)
+        csr.target = torch.from_numpy(target)
+        p[observed] = target  # row-major order is the CSR's
+    reg_u = torch.full((conf.shape[0],), 0.3)
+    reg_i = torch.full((conf.shape[1],), 0.7)
+    xd, yd = x.astype(np.float64), y.astype(np.float64)
+    pred = xd @ yd.T
+    want = (np.where(observed, c, 0.5) * (p - pred) ** 2).sum()
+    want += 0.3 * (xd**2).sum() + 0.7 * (yd**2).sum()
+    ours = als_loss(csr, torch.from_numpy(x), torch.from_numpy(y), reg_u, reg_i, 0.5)
+    assert ours == pytest.approx(want, rel=1e-9)
+
+
 @pytest.mark.parametrize(("solver", "nu"), [("cholesky", 0.0), ("cholesky", 1.0), ("cg", 0.0)])
 def test_training_loss_never_increases(solver, nu):
     conf, _ = random_problem(n_users=60, n_items=40, seed=3)

@@ -88,3 +88,48 @@ def cg_rows(
                 p[a] = r[a] + beta * p[a]
             rs = rs_new
         x[u] = xu
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def observed_loss(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    conf: np.ndarray,
+    target: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    alpha0: float,
+) -> float:
+    """The observed pairs' share of the ALS objective, in float64:
+    sum_obs c (p - x_u.y_i)^2 - alpha0 (x_u.y_i)^2 (``als_solvers.als_loss`` adds the rest).
+    Arguments as ``cg_rows`` (``target`` empty: all 1); each row's entries are read from the
+    CSR and ``y`` without gathering an nnz x k block."""
+    n_rows, k = x.shape
+    with_target = target.shape[0] > 0
+    total = 0.0
+    for u in prange(n_rows):
+        xu = x[u].astype(np.float64)
+        s = 0.0
+        for j in range(indptr[u], indptr[u + 1]):
+            i = indices[j]
+            t = 0.0
+            for a in range(k):
+                t += xu[a] * y[i, a]
+            p = np.float64(target[j]) if with_target else 1.0
+            s += np.float64(conf[j]) * (p - t) ** 2 - alpha0 * t * t
+        total += s
+    return total
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def weighted_squares(x: np.ndarray, weight: np.ndarray) -> float:
+    """sum_u weight_u |x_u|^2 in float64, for ``x`` ``(n, k)`` and ``weight`` ``(n,)``."""
+    n, k = x.shape
+    total = 0.0
+    for u in prange(n):
+        s = 0.0
+        for a in range(k):
+            v = np.float64(x[u, a])
+            s += v * v
+        total += np.float64(weight[u]) * s
+    return total

@@ -221,6 +221,23 @@ def _solve_cg_cpu(csr, other, out, gram, reg, alpha0, steps):
     return out
 
 
+def _observed_loss_cpu(csr: TorchCSR, x: torch.Tensor, y: torch.Tensor, alpha0: float) -> float:
+    """The observed pairs' share of ``als_loss`` on the CPU: the kernel
+    ``als_cpu.observed_loss``, float64 sums over float32 factors."""
+    from recsys.models.als_cpu import observed_loss
+
+    target = np.empty(0) if csr.target is None else csr.target.numpy()
+    return observed_loss(
+        csr.indptr.numpy(),
+        csr.indices.numpy(),
+        csr.data.numpy(),
+        target,
+        x.contiguous().numpy(),
+        y.contiguous().numpy(),
+        float(alpha0),
+    )
+
+
 def _padded_rows(
     csr: TorchCSR, other: torch.Tensor, max_elems: int, max_rows: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -291,12 +308,18 @@ def als_loss(
     the observed pairs' share, so it costs O(nnz k + (m + n) k^2).
     """
     xd, yd = x.double(), y.double()
-    total = alpha0 * ((xd.T @ xd) * (yd.T @ yd)).sum()
+    total = float(alpha0 * ((xd.T @ xd) * (yd.T @ yd)).sum())
+    if x.device.type == "cpu" and x.dtype == torch.float32 and y.dtype == torch.float32:
+        from recsys.models.als_cpu import weighted_squares
+
+        total += _observed_loss_cpu(csr, x, y, alpha0)
+        total += weighted_squares(x.contiguous().numpy(), reg_rows.double().numpy())
+        return total + weighted_squares(y.contiguous().numpy(), reg_cols.double().numpy())
     k = x.shape[1]
     for r0, r1, p0, p1 in csr.chunks(max(1, budget // k), budget):
         rows, yy, c, p = _gather(csr, yd, r0, r1, p0, p1)
         pred = (xd[r0:r1][rows] * yy).sum(1)
-        total += (c * (p - pred) ** 2 - alpha0 * pred**2).sum()
-    total += (reg_rows.double() * (xd * xd).sum(1)).sum()
-    total += (reg_cols.double() * (yd * yd).sum(1)).sum()
-    return float(total)
+        total += float((c * (p - pred) ** 2 - alpha0 * pred**2).sum())
+    total += float((reg_rows.double() * (xd * xd).sum(1)).sum())
+    total += float((reg_cols.double() * (yd * yd).sum(1)).sum())
+    return total
