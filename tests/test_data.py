@@ -123,6 +123,16 @@ def test_synthetic_is_seeded_and_shaped():
     assert np.diff(a.matrix.indptr).min() >= 5
 
 
+@pytest.mark.parametrize("k", [1, 7, 59, 60])
+def test_synthetic_top_columns_equal_a_full_sort(k):
+    """The generator's partial sort picks each row's k best columns in the order a full
+    descending argsort gives (so the generated data did not change when it replaced one)."""
+    from recsys.data.datasets.synthetic import _top_columns
+
+    keys = np.random.default_rng(k).gumbel(size=(40, 60))
+    np.testing.assert_array_equal(_top_columns(keys, k), np.argsort(-keys, axis=1)[:, :k])
+
+
 def test_synthetic_popularity_exponent_concentrates_interactions():
     def top_share(exponent):
         data = SyntheticDataset(

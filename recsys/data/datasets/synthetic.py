@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from recsys.data.interactions import Interactions
@@ -79,19 +81,31 @@ class SyntheticDataset:
         n_u = rng.lognormal(np.log(self.mean_interactions) - sigma**2 / 2, sigma, self.n_users)
         n_u = np.clip(np.rint(n_u), self.min_interactions, self.n_items).astype(np.int64)
 
-        users, items, affinity = [], [], []
-        for start in range(0, self.n_users, self.chunk_users):
-            stop = min(start + self.chunk_users, self.n_users)
+        def pick(start: int, gumbel: np.ndarray) -> tuple[np.ndarray, ...]:
+            """Users ``start..`` of a chunk: their items, best key first, and affinities."""
+            stop = start + len(gumbel)
             aff = x[start:stop] @ y.T / np.sqrt(self.rank)
-            keys = self.affinity_scale * aff + log_pop + rng.gumbel(size=aff.shape)
-            order = np.argsort(-keys, axis=1)
+            keys = gumbel  # the same sum as scale * aff + log_pop + G, in place
+            keys += self.affinity_scale * aff + log_pop
             counts = n_u[start:stop]
-            take = np.arange(self.n_items)[None, :] < counts[:, None]
+            order = _top_columns(keys, int(counts.max()))
+            take = np.arange(order.shape[1])[None, :] < counts[:, None]
             rows, ranks = np.nonzero(take)
             cols = order[rows, ranks]
-            users.append(rows + start)
-            items.append(cols)
-            affinity.append(aff[rows, cols])
+            return rows + start, cols, aff[rows, cols]
+
+        # the Gumbel draws stay in one stream, in chunk order (the data do not depend on the
+        # threads); the rest of a chunk runs in a second thread while the next is drawn
+        parts = []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for start in range(0, self.n_users, self.chunk_users):
+                stop = min(start + self.chunk_users, self.n_users)
+                gumbel = rng.gumbel(size=(stop - start, self.n_items))
+                if len(parts) >= 2:  # at most two chunks' keys in memory
+                    parts[-2] = parts[-2].result()
+                parts.append(pool.submit(pick, start, gumbel))
+            parts = [p if isinstance(p, tuple) else p.result() for p in parts]
+        users, items, affinity = zip(*parts)
         users = np.concatenate(users)
         items = np.concatenate(items)
         affinity = np.concatenate(affinity)
@@ -106,3 +120,14 @@ class SyntheticDataset:
             user_ids=np.arange(1, self.n_users + 1),
             item_ids=np.arange(1, self.n_items + 1),
         )
+
+
+def _top_columns(keys: np.ndarray, k: int) -> np.ndarray:
+    """The column indices of each row's ``k`` largest ``keys`` ``(B, n)``, largest first: the
+    first ``k`` columns of a full descending argsort, by a partition and a sort of the ``k``
+    (O(n + k log k) per row instead of O(n log n))."""
+    neg = -keys
+    if k >= keys.shape[1]:
+        return np.argsort(neg, axis=1)
+    part = np.argpartition(neg, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(part, np.argsort(np.take_along_axis(neg, part, 1), axis=1), 1)
