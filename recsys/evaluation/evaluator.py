@@ -11,6 +11,7 @@ import torch
 from recsys.evaluation import bias_metrics as BM
 from recsys.evaluation import metrics as M
 from recsys.evaluation.ranking import topk
+from recsys.evaluation.topk_cpu import topk_excluding
 
 
 class Evaluator:
@@ -127,16 +128,24 @@ class Evaluator:
         """Rank ``scores`` ``(B, n_items)`` for ``batch`` (see ``EvalBatches``) into ``state``."""
         users = batch["users"]
         b, n = scores.shape
-        scores = scores.clone()
-        if "candidate_rows" in batch:  # rank only the candidates
-            allowed = torch.zeros((b, n), dtype=torch.bool, device=scores.device)
-            allowed[batch["candidate_rows"], batch["candidate_cols"]] = True
-            scores = scores.masked_fill(~allowed, float("-inf"))
-        scores[batch["exclude_rows"], batch["exclude_cols"]] = float("-inf")
-        items, valid = topk(scores, max(self.ks))
-        truth = torch.zeros((b, n), dtype=torch.bool, device=scores.device)
-        truth[batch["truth_rows"], batch["truth_cols"]] = True
-        hits = (torch.gather(truth, 1, items) & valid).float()
+        if (
+            scores.device.type == "cpu"
+            and scores.dtype == torch.float32
+            and "candidate_rows" not in batch
+        ):  # one read-only pass over the scores
+            items, _, valid = topk_excluding(
+                scores, batch["exclude_rows"], batch["exclude_cols"], max(self.ks)
+            )
+            items = items.clamp(min=0)  # unfilled slots: valid is False
+        else:
+            scores = scores.clone()
+            if "candidate_rows" in batch:  # rank only the candidates
+                allowed = torch.zeros((b, n), dtype=torch.bool, device=scores.device)
+                allowed[batch["candidate_rows"], batch["candidate_cols"]] = True
+                scores = scores.masked_fill(~allowed, float("-inf"))
+            scores[batch["exclude_rows"], batch["exclude_cols"]] = float("-inf")
+            items, valid = topk(scores, max(self.ks))
+        hits = (_is_truth(items, batch["truth_rows"], batch["truth_cols"], n) & valid).float()
         n_rel = torch.bincount(batch["truth_rows"], minlength=b).float()
         extra = self._item_tensors(items, batch, b) if self.needs_item_statistics else {}
         values = {}
@@ -238,6 +247,20 @@ class Evaluator:
                 v = v[~np.isnan(v)]
                 out[f"{stage}/{key}/hist_{label}"] = float(v.mean()) if len(v) else float("nan")
         return out
+
+
+def _is_truth(
+    items: torch.Tensor, truth_rows: torch.Tensor, truth_cols: torch.Tensor, n: int
+) -> torch.Tensor:
+    """``(B, k)`` bool: whether ``items[r, j]`` is among row r's held-out items (the pairs
+    ``(truth_rows, truth_cols)``), by a binary search over the pairs' keys ``row * n + col``
+    (no dense B x n_items mask)."""
+    truth = torch.sort(truth_rows.to(items.device) * n + truth_cols.to(items.device)).values
+    if len(truth) == 0:
+        return torch.zeros_like(items, dtype=torch.bool)
+    keys = torch.arange(len(items), device=items.device)[:, None] * n + items
+    pos = torch.searchsorted(truth, keys).clamp(max=len(truth) - 1)
+    return truth[pos] == keys
 
 
 @dataclass

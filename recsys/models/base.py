@@ -105,6 +105,8 @@ class RecommenderModule(L.LightningModule):
         self.per_user: dict[str, dict[str, np.ndarray]] = {}
         self._state: EvaluationState | None = None
         self._data_buffers: tuple[str, ...] = ()
+        self._scratch: torch.Tensor | None = None  # see scratch_scores
+        self._scratch_open = False
 
     # -- what a model receives ------------------------------------------------------------
     def prepare(self, data: TrainingData) -> None:
@@ -275,12 +277,31 @@ class RecommenderModule(L.LightningModule):
         self._state = self.evaluator.new_state(self.n_items)
 
     def _step(self, batch: dict) -> None:
+        self._scratch_open = True  # the step's scores may go into the reused scratch buffer
         try:
             self.evaluator.update(self._state, self.score_batch(batch), batch)
         except FloatingPointError as e:  # NaN scores: training diverged
             raise DivergenceError(
                 f"training diverged by epoch {self.current_epoch}: {e}; {self.divergence_hint()}"
             ) from None
+        finally:
+            self._scratch_open = False
+
+    def scratch_scores(self, n_rows: int, like: torch.Tensor) -> torch.Tensor | None:
+        """A ``(n_rows, n_items)`` buffer for an evaluation step's scores, reused from step to
+        step (a fresh 100+ MB tensor per batch costs more in page faults on a CPU than the
+        matrix product that fills it), or None outside an evaluation step, off the CPU, for
+        a dtype other than float32, or when the step has had it already: scores written
+        into it live only until the evaluator has ranked them."""
+        if not self._scratch_open or like.device.type != "cpu":
+            return None
+        if like.dtype != torch.float32:
+            return None
+        self._scratch_open = False
+        buf = self._scratch
+        if buf is None or buf.shape[0] < n_rows or buf.shape[1] != self.n_items:
+            buf = self._scratch = torch.empty((n_rows, self.n_items), dtype=torch.float32)
+        return buf[:n_rows]
 
     def divergence_hint(self) -> str:
         """The settings most likely to blame when this model's training diverges (for the
@@ -288,6 +309,7 @@ class RecommenderModule(L.LightningModule):
         return "lower the learning rate (model.lr) or raise model.regularization"
 
     def _end(self, stage: str) -> None:
+        self._scratch = None  # the scores' buffer is not kept between passes
         if self.trainer.sanity_checking:
             return
         world, _ = world_and_rank()
@@ -415,9 +437,14 @@ class FactorModel(RecommenderModule):
         return self.user_table(None), self.item_table()
 
     def _with_items(self, x: torch.Tensor) -> torch.Tensor:
-        scores = x @ self.item_table().T
+        items = self.item_table()
+        out = self.scratch_scores(len(x), x) if items.dtype == x.dtype else None
         bias = self.item_biases()
-        return scores if bias is None else scores + bias
+        if out is None:
+            scores = x @ items.T
+            return scores if bias is None else scores + bias
+        torch.mm(x, items.T, out=out)
+        return out if bias is None else out.add_(bias)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self._with_items(self.user_table(users))

@@ -1,0 +1,74 @@
+"""Top-k with excluded items on the CPU in one pass over the scores (numba; rows over threads).
+
+The same result as ``ranking.topk`` after setting the excluded entries to ``-inf``: items by
+score descending, ties by item index ascending; slots a row cannot fill (fewer than k items
+with a score above ``-inf``) hold index -1 and ``-inf``. The scores are only read: no copy,
+no masked write, no float top-(k+1) followed by a sort. Each row is scanned once in item
+order, keeping its k best so far; an item enters only when its score beats the k-th best,
+and only then is it looked up among the row's excluded items (sorted, binary search).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _topk_rows(scores, ex_indptr, ex_cols, k, items, values, nan):
+    n_rows, n = scores.shape
+    for r in prange(n_rows):
+        excluded = np.sort(ex_cols[ex_indptr[r] : ex_indptr[r + 1]])
+        idx = items[r]
+        val = values[r]
+        for j in range(k):
+            idx[j] = -1
+            val[j] = -np.inf
+        kth = -np.inf
+        for i in range(n):
+            s = scores[r, i]
+            if s > kth:
+                p = np.searchsorted(excluded, i)
+                if p < len(excluded) and excluded[p] == i:
+                    continue
+                j = k - 1
+                while j > 0 and val[j - 1] < s:  # equal scores keep the earlier item first
+                    val[j] = val[j - 1]
+                    idx[j] = idx[j - 1]
+                    j -= 1
+                val[j] = s
+                idx[j] = i
+                kth = val[k - 1]
+            elif s != s:  # NaN on an item that is not excluded
+                p = np.searchsorted(excluded, i)
+                if not (p < len(excluded) and excluded[p] == i):
+                    nan[r] = True
+
+
+def topk_excluding(
+    scores: torch.Tensor, exclude_rows: torch.Tensor, exclude_cols: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The k best items of each row of ``scores`` ``(B, n_items)`` (float32, CPU), leaving
+    out the entries ``(exclude_rows[j], exclude_cols[j])`` (rows ascending).
+
+    Returns ``(items, values, valid)``: ``(B, k)`` int64 item indices (-1 where ``valid`` is
+    False), their float32 scores, and the bool mask of filled slots. Raises
+    FloatingPointError when a score that is not excluded is NaN (as ``ranking.topk``)."""
+    b, n = scores.shape
+    k = min(k, n)
+    s = scores.detach().contiguous().numpy()
+    rows = exclude_rows.numpy()
+    if len(rows) > 1 and (np.diff(rows) < 0).any():
+        raise ValueError("exclude_rows must be ascending")
+    indptr = np.zeros(b + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=b), out=indptr[1:])
+    items = np.empty((b, k), dtype=np.int64)
+    values = np.empty((b, k), dtype=np.float32)
+    nan = np.zeros(b, dtype=np.bool_)
+    _topk_rows(s, indptr, exclude_cols.numpy().astype(np.int64, copy=False), k, items, values,
+               nan)  # fmt: skip
+    if nan.any():
+        raise FloatingPointError("the model produced NaN scores")
+    items_t = torch.from_numpy(items)
+    return items_t, torch.from_numpy(values), items_t >= 0
