@@ -270,22 +270,41 @@ def ranked_correctly(x: sp.csr_matrix, users, items, bias, seed: int, n: int = 2
 
 
 # -- recommend-all --------------------------------------------------------------------------
-def recommend_pair(x: sp.csr_matrix, ours: ALS, theirs, args, device: str) -> dict:
+def recommend_pair(x: sp.csr_matrix, ours: ALS, theirs, args, device: str, batch: int) -> dict:
+    """Top-10 for every user, training items filtered; ``batch`` users per call on both
+    sides (0: all users in one call), alternating ours and theirs."""
     m, n = x.shape
     ours.set_context(np.arange(m), np.arange(n), x)
-    users = np.arange(m)
+    step = batch or m
     ours_s, theirs_s = [], []
     for _ in range(args.repeats):
         sync(device)
         start = time.perf_counter()
-        for b in range(0, m, args.recommend_batch):
-            ours.recommend(torch.arange(b, min(b + args.recommend_batch, m)), k=10)
+        for b in range(0, m, step):
+            ours.recommend(torch.arange(b, min(b + step, m)), k=10)
         sync(device)
         ours_s.append(time.perf_counter() - start)
         start = time.perf_counter()
-        theirs.recommend(users, x, N=10, filter_already_liked_items=True)
+        for b in range(0, m, step):
+            users = np.arange(b, min(b + step, m))
+            theirs.recommend(users, x[users], N=10, filter_already_liked_items=True)
         theirs_s.append(time.perf_counter() - start)
     return {"ours_s": median(ours_s), "theirs_s": median(theirs_s)}
+
+
+def loss_cost(model: ALS, repeats: int) -> dict:
+    """An ALS sweep with the loss computed after it against one without (``compute_loss``),
+    alternating; as ``row`` reads it, "theirs" is the sweep without the loss."""
+    with_loss, without = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.sweep()
+        without.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model.sweep()
+        model.loss()
+        with_loss.append(time.perf_counter() - start)
+    return {"ours_s": median(with_loss), "theirs_s": median(without)}
 
 
 # -- memory (child processes) ---------------------------------------------------------------
@@ -362,7 +381,7 @@ def main() -> None:
     p.add_argument("--bpr-lr", type=float, default=0.01)
     p.add_argument("--recommend-batch", type=int, default=4096)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--parts", nargs="+", default=["als", "trainer", "bpr", "recommend", "memory"])
+    p.add_argument("--parts", nargs="+", default=["als", "loss", "trainer", "bpr", "recommend", "memory"])
     p.add_argument("--memory-child", nargs=3, metavar=("NPZ", "WHICH", "FACTORS"))
     args = p.parse_args()
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
@@ -411,6 +430,10 @@ def main() -> None:
         )
         if als64 is None:
             als64 = r
+        if "loss" in args.parts and args.device == "cpu":
+            row(f"ALS epoch with the loss / without, {f} factors", loss_cost(r["model"],
+                args.repeats), "`compute_loss`: the objective after each sweep; the "
+                "implicit column is our sweep without it")  # fmt: skip
         if "trainer" in args.parts and f == args.factors[0]:
             r = lightning_overhead(r["model"], conf, args.repeats, args.device)
             print(
@@ -438,8 +461,11 @@ def main() -> None:
             f" ours {r['ours_correct']:.3f}, implicit {r['theirs_correct']:.3f}",
         )
     if "recommend" in args.parts and als64 is not None:
-        r = recommend_pair(x, als64["model"], als64["theirs"], args, args.device)
-        row(f"top-10 for all {args.users:,} users, seen filtered", r, f"{args.factors[0]} factors")
+        for batch in (0, args.recommend_batch):
+            r = recommend_pair(x, als64["model"], als64["theirs"], args, args.device, batch)
+            how = "in one call" if batch == 0 else f"in batches of {batch:,} users"
+            row(f"top-10 for all {args.users:,} users, seen filtered, {how}", r,
+                f"{args.factors[0]} factors")  # fmt: skip
     if "memory" in args.parts:
         f = max(args.factors)
         mem = memory_pair(conf, f, args.device)

@@ -36,6 +36,7 @@ from recsys.distributed import world_and_rank
 from recsys.errors import CheckpointError, ConfigError, DivergenceError, RecsysError
 from recsys.evaluation import Evaluator, topk
 from recsys.evaluation.evaluator import EvaluationState
+from recsys.evaluation.topk_cpu import topk_excluding
 from recsys.models.training import EpochStep
 
 SCORE_BLOCK = 1 << 22  # scores per block of users in recommend (16 MiB of float32)
@@ -211,9 +212,14 @@ class RecommenderModule(L.LightningModule):
             parts = [self.recommend(b, k, exclude_seen) for b in users.split(rows_per_block)]
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         scores = self.adjust_scores(self.score(users))
+        rows = cols = np.zeros(0, dtype=np.int64)
         if exclude_seen and self.seen is not None:
             rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
-            scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
+        if scores.device.type == "cpu" and scores.dtype == torch.float32:  # one read
+            items, top, valid = topk_excluding(scores, torch.from_numpy(rows),
+                                               torch.from_numpy(cols), k)  # fmt: skip
+            return items, top
+        scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
         items, valid = topk(scores, k)
         top = torch.gather(scores, 1, items)
         return items.masked_fill(~valid, -1), top
