@@ -381,7 +381,9 @@ def main() -> None:
     p.add_argument("--bpr-lr", type=float, default=0.01)
     p.add_argument("--recommend-batch", type=int, default=4096)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--parts", nargs="+", default=["als", "loss", "trainer", "bpr", "recommend", "memory"])
+    p.add_argument(
+        "--parts", nargs="+", default=["als", "loss", "trainer", "bpr", "recommend", "memory"]
+    )
     p.add_argument("--memory-child", nargs=3, metavar=("NPZ", "WHICH", "FACTORS"))
     args = p.parse_args()
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):

@@ -228,3 +228,37 @@ def test_values_are_aggregated(tmp_path):
     assert_pairs(pair_values(ds), {("u", "a"): 6.5, ("u", "b"): 1.0})
     # a@1 -> b@3: 2 s; b and a@9999 end their sessions: unknown, not guessed
     assert_pairs(pair_values(ds, "dwell"), {("u", "a"): 2.0, ("u", "b"): float("nan")})
+
+
+ID_CASES = [
+    ["1", "22", "-3", "0", "-0"],
+    ["007", "1"],  # a leading zero: text
+    ["+5", "1"],
+    [" 5", "1"],
+    ["5.0", "1"],
+    ["1e3", "1"],
+    ["9223372036854775807", "-9223372036854775808"],  # int64's ends
+    ["9223372036854775808", "1"],  # past them: text
+    ["-9223372036854775809", "1"],
+    ["12345678901234567890", "1"],  # 20 digits
+    ["abc", "1"],
+]
+
+
+@pytest.mark.parametrize("values", ID_CASES)
+def test_id_columns_read_as_a_regex_and_pandas_would(values):
+    """The id rule (int64 where every value is a plain integer that fits, else text) by
+    pyarrow's compute functions equals a regular expression per value and pandas' parse."""
+    import re
+
+    import numpy as np
+
+    from recsys.data.events import _as_ids
+
+    got = _as_ids(pd.Series(values, dtype=object), lambda i: f"row {i}")
+    plain = all(re.fullmatch(r"-?(0|[1-9][0-9]{0,18})", v) for v in values)
+    fits = plain and all(-(2**63) <= int(v) < 2**63 for v in values)
+    if fits:
+        assert got.dtype == np.int64 and got.tolist() == [int(v) for v in values]
+    else:
+        assert not pd.api.types.is_integer_dtype(got) and got.tolist() == values

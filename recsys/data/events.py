@@ -279,11 +279,27 @@ def _as_ids(series: pd.Series, where) -> pd.Series:
         if odd:
             raise DataFormatError(f"{where(odd[0])}: {show_cell(values[odd[0]])} is not an id")
     text = series.astype(str)
-    if text.str.fullmatch(r"-?(0|[1-9][0-9]{0,18})").all():
-        as_int = pd.to_numeric(text)
-        if pd.api.types.is_signed_integer_dtype(as_int):  # beyond int64 it is unsigned
-            return as_int.astype(np.int64)
-    return text
+    as_int = _plain_integers(text)
+    return text if as_int is None else pd.Series(as_int, index=series.index, name=series.name)
+
+
+_PLAIN_INTEGER = r"^-?(0|[1-9][0-9]{0,18})$"
+
+
+def _plain_integers(text: pd.Series) -> np.ndarray | None:
+    """int64 values of ``text`` when every value is a plain integer (an optional minus, no
+    leading zeros or signs or spaces) that fits int64, else None; by pyarrow's compute
+    functions (a regular expression and a checked cast, in C++)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(text.to_numpy(dtype=object), type=pa.string())
+    if not pc.all(pc.match_substring_regex(values, _PLAIN_INTEGER)).as_py():
+        return None
+    try:
+        return pc.cast(values, pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, OverflowError):  # beyond int64
+        return None
 
 
 def _parse_times(frame: pd.DataFrame, path: Path, column: str, fmt: str, unit: str) -> np.ndarray:
@@ -647,7 +663,8 @@ def _sessions_and_weights(
 
     weights = np.ones(len(ev))
     if rules.event_weights is not None and has_types:
-        weights = ev["event_type"].map(rules.event_weights).to_numpy(dtype=np.float64)
+        codes, types = pd.factorize(ev["event_type"])  # a lookup per type, not per event
+        weights = np.asarray([rules.event_weights[t] for t in types], dtype=np.float64)[codes]
 
     frame = pd.DataFrame(
         {
