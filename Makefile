@@ -44,3 +44,4 @@ clean:
 bench: install  ## ours against implicit on a synthetic matrix (benchmarks/README.md); ARGS="--device cuda" on a GPU
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_implicit.py $(ARGS)
+	$(BIN)/python benchmarks/eval_pass.py
