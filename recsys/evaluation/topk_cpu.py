@@ -50,7 +50,7 @@ def topk_excluding(
     scores: torch.Tensor, exclude_rows: torch.Tensor, exclude_cols: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The k best items of each row of ``scores`` ``(B, n_items)`` (float32, CPU), leaving
-    out the entries ``(exclude_rows[j], exclude_cols[j])`` (rows ascending).
+    out the entries ``(exclude_rows[j], exclude_cols[j])`` (in any order).
 
     Returns ``(items, values, valid)``: ``(B, k)`` int64 item indices (-1 where ``valid`` is
     False), their float32 scores, and the bool mask of filled slots. Raises
@@ -58,16 +58,16 @@ def topk_excluding(
     b, n = scores.shape
     k = min(k, n)
     s = scores.detach().contiguous().numpy()
-    rows = exclude_rows.numpy()
-    if len(rows) > 1 and (np.diff(rows) < 0).any():
-        raise ValueError("exclude_rows must be ascending")
+    rows, cols = exclude_rows.numpy(), exclude_cols.numpy()
+    if len(rows) > 1 and (np.diff(rows) < 0).any():  # group the entries by row
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
     indptr = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=b), out=indptr[1:])
     items = np.empty((b, k), dtype=np.int64)
     values = np.empty((b, k), dtype=np.float32)
     nan = np.zeros(b, dtype=np.bool_)
-    _topk_rows(s, indptr, exclude_cols.numpy().astype(np.int64, copy=False), k, items, values,
-               nan)  # fmt: skip
+    _topk_rows(s, indptr, cols.astype(np.int64, copy=False), k, items, values, nan)
     if nan.any():
         raise FloatingPointError("the model produced NaN scores")
     items_t = torch.from_numpy(items)
