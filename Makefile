@@ -45,3 +45,4 @@ bench: install  ## ours against implicit on a synthetic matrix (benchmarks/READM
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_implicit.py $(ARGS)
 	$(BIN)/python benchmarks/eval_pass.py
+	$(BIN)/python benchmarks/bpr_epoch.py

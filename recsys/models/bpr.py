@@ -13,7 +13,8 @@ from recsys.data.training_data import TrainingData
 from recsys.distributed import world_and_rank
 from recsys.errors import ConfigError
 from recsys.models.base import FactorModel, required_propensity
-from recsys.models.contrastive import ccl_loss
+from recsys.models.contrastive import ccl_loss, ccl_loss_gathered
+from recsys.models.gathered import gathered_scores
 from recsys.models.sampling import TripleSampler
 from recsys.models.training import (
     LR_SCHEDULES,
@@ -58,9 +59,30 @@ def bpr_loss(
     if j.dim() == 2:
         j = j.unsqueeze(1)
         b_j = None if b_j is None else b_j.unsqueeze(1)
-    x_ui, x_uj, penalty, neg_penalty = _scores(
-        u, i, torch.einsum("bk,bnk->bn", u, j), j.pow(2).sum(2), b_i, b_j
-    )
+    x_uj, neg_penalty = torch.einsum("bk,bnk->bn", u, j), j.pow(2).sum(2)
+    return _per_pair_bpr(u, i, x_uj, neg_penalty, b_i, b_j, regularization, pair_weight)
+
+
+def bpr_loss_gathered(
+    u: torch.Tensor,
+    i: torch.Tensor,
+    items: torch.Tensor,
+    neg: torch.Tensor,
+    b_i: torch.Tensor | None = None,
+    b_j: torch.Tensor | None = None,
+    regularization: float = 0.0,
+    pair_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``bpr_loss`` with each pair's negatives given as rows ``neg`` ``(B, n)`` of the item
+    table ``items`` ``(N, k)`` (``j = items[neg]``): the same loss within float rounding,
+    scored by ``gathered_scores`` without building the ``(B, n, k)`` gather."""
+    x_uj, neg_penalty = gathered_scores(u, items, neg)
+    return _per_pair_bpr(u, i, x_uj, neg_penalty, b_i, b_j, regularization, pair_weight)
+
+
+def _per_pair_bpr(u, i, x_uj, neg_penalty, b_i, b_j, regularization, pair_weight):
+    """``bpr_loss`` from the negatives' scores u . j and squared norms |j|^2, ``(B, n)``."""
+    x_ui, x_uj, penalty, neg_penalty = _scores(u, i, x_uj, neg_penalty, b_i, b_j)
     ranking = -F.logsigmoid(x_ui.unsqueeze(1) - x_uj).mean(1)
     if pair_weight is not None:
         ranking = ranking * pair_weight
@@ -142,7 +164,8 @@ def pair_loss(
     h,
     u: torch.Tensor,
     i: torch.Tensor,
-    j: torch.Tensor,
+    items: torch.Tensor,
+    neg: torch.Tensor,
     mask: torch.Tensor | None,
     b_i: torch.Tensor | None = None,
     b_j: torch.Tensor | None = None,
@@ -150,8 +173,19 @@ def pair_loss(
     pair_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss ``h.loss`` (``bpr``: ``bpr_loss`` / ``bpr_loss_shared``; ``ccl``:
-    ``recsys.models.contrastive.ccl_loss``, no biases) of pairs drawn by ``draw_pairs``."""
-    if h.get("loss", "bpr") == "ccl":
+    ``recsys.models.contrastive.ccl_loss``, no biases) of pairs drawn by ``draw_pairs``:
+    negatives ``items[neg]``, rows of the item table ``items`` ``(N, k)``; ``b_j`` the
+    negatives' biases, shaped as ``neg``. Several negatives per pair are scored without
+    building their ``(B, n, k)`` gather (``gathered_scores``)."""
+    ccl = h.get("loss", "bpr") == "ccl"
+    if mask is None and neg.dim() == 2:
+        if ccl:
+            return ccl_loss_gathered(
+                u, i, items, neg, h.margin, h.negative_weight, regularization, pair_weight
+            )
+        return bpr_loss_gathered(u, i, items, neg, b_i, b_j, regularization, pair_weight)
+    j = items[neg]
+    if ccl:
         return ccl_loss(u, i, j, h.margin, h.negative_weight, mask, regularization, pair_weight)
     if mask is not None:
         return bpr_loss_shared(u, i, j, mask, b_i, b_j, regularization, pair_weight)
@@ -321,7 +355,8 @@ class BPR(FactorModel):
             h,
             self.user_emb[users],
             self.item_emb[pos],
-            self.item_emb[neg],
+            self.item_emb,
+            neg,
             mask,
             None if b is None else b[pos],
             None if b is None else b[neg],

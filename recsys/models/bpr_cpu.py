@@ -13,20 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, parallel_chunksize, prange
 
+from recsys.models.sampling_cpu import in_sorted
+
 CHUNK = 1 << 16  # triples per chunk of work
-
-
-@njit(fastmath=True, cache=True, nogil=True)
-def _has(items: np.ndarray, lo: int, hi: int, j: int) -> bool:
-    """Is ``j`` among the sorted ``items[lo:hi]``? (binary search)"""
-    end = hi
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if items[mid] < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < end and items[lo] == j
 
 
 @njit(cache=True, nogil=True)
@@ -57,7 +46,7 @@ def _steps(pairs, tables, rate, two_reg, n, reject_seen, popular, seed):
         u = np.int64(users[pair])
         i = np.int64(items[pair])
         j = np.int64(items[_below(r & low, nnz)]) if popular else _below(r & low, n_items)
-        if reject_seen and _has(items, indptr[u], indptr[u + 1], j):
+        if reject_seen and in_sorted(items, indptr[u], indptr[u + 1], j):
             skipped += 1
             continue
         x = np.float32(0.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from recsys.models.gathered import gathered_scores
+
 
 def ccl_loss(
     u: torch.Tensor,
@@ -48,6 +50,38 @@ def ccl_loss(
         cos_neg = un @ jn.T
     if mask is not None:
         count = mask.sum(1).clamp(min=1).to(u.dtype)
+    return _ccl_total(u, i, positive, cos_neg, count, norms, mask, margin, negative_weight,
+                      regularization, pair_weight)  # fmt: skip
+
+
+def ccl_loss_gathered(
+    u: torch.Tensor,
+    i: torch.Tensor,
+    items: torch.Tensor,
+    neg: torch.Tensor,
+    margin: float = 0.9,
+    negative_weight: float = 150.0,
+    regularization: float = 0.0,
+    pair_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``ccl_loss`` with each pair's negatives given as rows ``neg`` ``(B, n)`` of the item
+    table ``items`` ``(N, k)`` (``j = items[neg]``): the same loss within float rounding,
+    without building the ``(B, n, k)`` gather: ``gathered_scores`` gives u/|u| . j and
+    |j|^2, and cos(u, j) = u/|u| . j / sqrt(max(|j|^2, 1e-24)) (``F.normalize``'s rule)."""
+    un, in_ = F.normalize(u, dim=-1), F.normalize(i, dim=-1)
+    positive = 1 - (un * in_).sum(1)
+    dots, squares = gathered_scores(un, items, neg)
+    cos_neg = dots / squares.clamp_min(1e-24).sqrt()  # finite gradients at |j| = 0 too
+    count = torch.full_like(positive, neg.shape[1])
+    return _ccl_total(u, i, positive, cos_neg, count, squares, None, margin, negative_weight,
+                      regularization, pair_weight)  # fmt: skip
+
+
+def _ccl_total(u, i, positive, cos_neg, count, norms, mask, margin, negative_weight,
+               regularization, pair_weight):  # fmt: skip
+    """``ccl_loss`` from the positives' 1 - cos(u, i) ``(B,)``, the negatives' cosines
+    ``(B, n)`` or ``(B, S)``, each pair's count of negatives ``(B,)`` and (with a
+    regularization) the negatives' |j|^2: ``(B, n)``, ``(B, S)`` or ``(S,)``."""
     hinge = F.relu(cos_neg - margin)
     if mask is not None:
         hinge = hinge.masked_fill(~mask, 0)

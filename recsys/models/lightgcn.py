@@ -188,7 +188,7 @@ class LightGCN(FactorModel):
         h = self.hparams
         users, pos, neg, mask = draw_pairs(self.sampler, h)
         final_users, final_items = self.propagated()
-        loss = pair_loss(h, final_users[users], final_items[pos], final_items[neg], mask)
+        loss = pair_loss(h, final_users[users], final_items[pos], final_items, neg, mask)
         penalty = layer0_penalty(self.user_emb[users], self.item_emb[pos], self.item_emb[neg], mask)
         loss = loss + h.regularization * penalty
         self.log_train("train/loss", loss, prog_bar=True)

@@ -51,6 +51,12 @@ class TripleSampler:
 
     def seen(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Bool mask: is (users[j], items[j]) a training interaction?"""
+        if self.users.device.type == "cpu":  # a binary search of each user's row
+            from recsys.models.sampling_cpu import seen_in_rows
+
+            return torch.from_numpy(
+                seen_in_rows(self.indptr.numpy(), self.items.numpy(), users.numpy(), items.numpy())
+            )
         keys = users * self.n_items + items
         pos = torch.searchsorted(self.keys, keys).clamp(max=self.nnz - 1)
         return self.keys[pos] == keys
