@@ -8,7 +8,9 @@ through [latent_dim -> hidden_dim -> n_items] to logits f(z) ``(n_items,)``, and
 scores are these logits (ranking by them is ranking by softmax(f(z))). Both train with Adam
 on batches of ``batch_users`` users (one epoch: every training user once, in random order).
 Users unseen in training are folded in by passing their known items through the encoder
-(``score_folded``), exactly as a training user is scored from its training row.
+(``score_folded``), exactly as a training user is scored from its training row. Rows travel
+as their entries (``Rows``): on the CPU the first layer reads only those
+(``sparse_input.sparse_rows_linear``) and the likelihood sums over them.
 
 Defaults follow the paper's reference code (github.com/dawenl/vae_cf): dropout 0.5 on the
 input, Adam lr 1e-3, 500 users a batch, Xavier-uniform weights and N(0, 0.001^2) biases,
@@ -21,6 +23,7 @@ for both.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,6 +33,7 @@ from torch import nn
 from recsys.data.interactions import row_entries
 from recsys.errors import ConfigError
 from recsys.models.base import RecommenderModule
+from recsys.models.sparse_input import csr_batch, row_of_entries, sparse_rows_linear
 from recsys.models.training import (
     make_optimizer,
     row_positions,
@@ -39,9 +43,52 @@ from recsys.models.training import (
 )
 
 
-def multinomial_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean over the B users of -sum_i x_ui log softmax(logits_u)_i; ``logits`` and ``x``
-    ``(B, n_items)``."""
+class Rows(NamedTuple):
+    """B sparse user rows of width n_items in CSR form: ``indptr`` ``(B + 1,)``, ``cols``
+    ``(nnz,)`` (sorted within each row, no repeats) and ``values`` ``(nnz,)``."""
+
+    indptr: torch.Tensor
+    cols: torch.Tensor
+    values: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return len(self.indptr) - 1
+
+    def rows(self) -> torch.Tensor:
+        """The row of each entry, ``(nnz,)``."""
+        return row_of_entries(self.indptr)
+
+    def dense(self, n_items: int) -> torch.Tensor:
+        x = torch.zeros((self.n, n_items), dtype=self.values.dtype, device=self.values.device)
+        x[self.rows(), self.cols] = self.values
+        return x
+
+
+def as_rows(x: torch.Tensor | Rows) -> Rows:
+    """``x`` as ``Rows``: a dense ``(B, n_items)`` tensor's entries that are not zero."""
+    if isinstance(x, Rows):
+        return x
+    rows, cols = torch.nonzero(x, as_tuple=True)  # row-major: sorted by row, then column
+    counts = torch.bincount(rows, minlength=len(x))
+    indptr = torch.zeros(len(x) + 1, dtype=torch.int64, device=x.device)
+    torch.cumsum(counts, 0, out=indptr[1:])
+    return Rows(indptr, cols, x[rows, cols])
+
+
+def binary_rows(rows: torch.Tensor, cols: torch.Tensor, n_users: int, n_items: int) -> Rows:
+    """``Rows`` of the binary ``(n_users, n_items)`` matrix with ones at (rows, cols) (an
+    entry given twice is one)."""
+    indptr, cols = csr_batch(rows, cols, n_users, n_items)
+    return Rows(indptr, cols, torch.ones(len(cols), device=cols.device))
+
+
+def multinomial_nll(logits: torch.Tensor, x: torch.Tensor | Rows) -> torch.Tensor:
+    """Mean over the B users of -sum_i x_ui log softmax(logits_u)_i; ``logits`` ``(B,
+    n_items)``, ``x`` ``(B, n_items)`` dense or its ``Rows`` (a sum over its entries only)."""
+    if isinstance(x, Rows):
+        picked = F.log_softmax(logits, dim=1)[x.rows(), x.cols]
+        return -(picked * x.values.to(logits.dtype)).sum() / x.n
     return -(F.log_softmax(logits, dim=1) * x).sum(1).mean()
 
 
@@ -57,15 +104,24 @@ def l2_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
 
 
 def dae_loss(
-    logits: torch.Tensor, x: torch.Tensor, weights: list[torch.Tensor], regularization: float
+    logits: torch.Tensor,
+    x: torch.Tensor | Rows,
+    weights: list[torch.Tensor],
+    regularization: float,
 ) -> torch.Tensor:
     """Mult-DAE's loss of a batch: ``multinomial_nll(logits, x)`` + lambda sum_W |W|^2."""
-    return multinomial_nll(logits, x) + regularization * l2_penalty(weights)
+    return multinomial_nll(logits, x) + _l2(weights, regularization)
+
+
+def _l2(weights: list[torch.Tensor], regularization: float) -> torch.Tensor | float:
+    """lambda sum_W |W|^2; 0 without computing it for lambda 0 (the same loss and
+    gradients, to the bit)."""
+    return regularization * l2_penalty(weights) if regularization else 0.0
 
 
 def vae_loss(
     logits: torch.Tensor,
-    x: torch.Tensor,
+    x: torch.Tensor | Rows,
     mu: torch.Tensor,
     logvar: torch.Tensor,
     beta: float,
@@ -79,9 +135,7 @@ def vae_loss(
 
     with z_u = mu_u + eps * exp(logvar_u / 2) drawn once (``logits`` = f(z_u))."""
     return (
-        multinomial_nll(logits, x)
-        + beta * gaussian_kl(mu, logvar)
-        + regularization * l2_penalty(weights)
+        multinomial_nll(logits, x) + beta * gaussian_kl(mu, logvar) + _l2(weights, regularization)
     )
 
 
@@ -148,21 +202,42 @@ class _Autoencoder(RecommenderModule):
         """The weight matrices (the L2 penalty's)."""
         return [layer.weight for layer in (*self.encoder, *self.decoder)]
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder's output ``(B, code_dims)`` for binary rows ``x`` ``(B, n_items)``:
-        L2-normalized, input dropout (training mode only), the MLP."""
-        return _run(self.encoder, self.input_dropout(F.normalize(x, dim=1)))
+    def encode(self, x: torch.Tensor | Rows) -> torch.Tensor:
+        """The encoder's output ``(B, code_dims)`` for binary rows ``x`` ``(B, n_items)``
+        (dense or ``Rows``): L2-normalized, input dropout (training mode only), the MLP."""
+        first, rows = self.encoder[0], as_rows(x)
+        if first.weight.device.type == "cpu":
+            h = self._first_layer(rows)
+        else:
+            h = first(self.input_dropout(F.normalize(rows.dense(self.n_items), dim=1)))
+        return _run(self.encoder[1:], torch.tanh(h)) if len(self.encoder) > 1 else h
+
+    def _first_layer(self, x: Rows) -> torch.Tensor:
+        """The first layer of ``encode`` read by the rows' entries only (on the CPU): the
+        same normalization, the product within float rounding at nnz x hidden cost instead of
+        B x n_items x hidden, and dropout noise drawn for the entries only (dropout leaves a
+        zero entry zero whatever its draw, so this is the same model; it draws other random
+        numbers than ``nn.Dropout`` over the dense batch, which took a quarter of a step)."""
+        layer, rows = self.encoder[0], x.rows()
+        values = x.values.to(layer.weight.dtype)
+        norms = torch.zeros(x.n, dtype=values.dtype).index_add_(0, rows, values * values)
+        values = values / norms.sqrt().clamp_min(1e-12)[rows]  # F.normalize's rule
+        p = self.input_dropout.p
+        if self.training and p > 0:
+            values = values * torch.empty_like(values).bernoulli_(1 - p).div_(1 - p)
+        return sparse_rows_linear(x.indptr, x.cols, values, layer.weight) + layer.bias
 
     def latent(self, code: torch.Tensor) -> torch.Tensor:
         return code
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, n_items)`` scores f(z) of binary rows ``x``, z the encoder's deterministic
-        code (the DAE's, the VAE's posterior mean)."""
+    def logits(self, x: torch.Tensor | Rows) -> torch.Tensor:
+        """``(B, n_items)`` scores f(z) of binary rows ``x`` (dense or ``Rows``), z the
+        encoder's deterministic code (the DAE's, the VAE's posterior mean)."""
         return _run(self.decoder, self.latent(self.encode(x)))
 
-    def batch_loss(self, x: torch.Tensor, parts: bool = False):
-        """The training loss of binary rows ``x`` ``(B, n_items)`` (training mode: dropout,
+    def batch_loss(self, x: torch.Tensor | Rows, parts: bool = False):
+        """The training loss of binary rows ``x`` ``(B, n_items)``, dense or ``Rows``
+        (training mode: dropout,
         sampling); with ``parts``, ``(loss, logged)``, ``logged`` the share of it logged as
         ``train/loss`` (watched for divergence)."""
         raise NotImplementedError
@@ -193,7 +268,7 @@ class _Autoencoder(RecommenderModule):
         if len(users) == 0:  # the last round of batches has none left for this process
             return sum(p.sum() for p in self.parameters()) * 0.0
         rows, pos = row_positions(self._indptr, users)
-        x = self._dense(rows, self._indices[pos], len(users))
+        x = binary_rows(rows, self._indices[pos], len(users), self.n_items)
         loss, watched = self.batch_loss(x, parts=True)
         # the epoch's train/loss: the mean over all trained users (batches weighed by size)
         share = len(users) / len(self._active)
@@ -208,21 +283,21 @@ class _Autoencoder(RecommenderModule):
         return f"model.lr={lr:g} is likely too high (try {lr / 10:g})"
 
     # -- scoring --------------------------------------------------------------------------
-    def _dense(self, rows: torch.Tensor, cols: torch.Tensor, n_users: int) -> torch.Tensor:
-        """``(n_users, n_items)`` binary rows with ones at (rows, cols)."""
-        x = torch.zeros((n_users, self.n_items), device=self.device)
-        x[rows.to(self.device, torch.int64), cols.to(self.device, torch.int64)] = 1.0
-        return x
+    def _rows(self, rows, cols, n_users: int) -> Rows:
+        """``Rows`` on the model's device of the binary rows with ones at (rows, cols)."""
+        dev = self.device
+        return binary_rows(rows.to(dev, torch.int64), cols.to(dev, torch.int64), n_users,
+                           self.n_items)  # fmt: skip
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """Logits of training users from their (binary) training rows."""
         rows, cols, _ = row_entries(self.seen, users.cpu().numpy())
-        return self.logits(self._dense(torch.from_numpy(rows), torch.from_numpy(cols), len(users)))
+        return self.logits(self._rows(torch.from_numpy(rows), torch.from_numpy(cols), len(users)))
 
     def score_folded(self, rows, cols, conf, n_users: int) -> torch.Tensor:
         """Logits of new users from their known items (binary: ``conf`` is not used), as a
         training user with the same items is scored."""
-        return self.logits(self._dense(rows, cols, n_users))
+        return self.logits(self._rows(rows, cols, n_users))
 
 
 def _check(ok: bool, key: str, value, want: str) -> None:
@@ -264,9 +339,10 @@ class MultDAE(_Autoencoder):
         )
         self.save_hyperparameters(logger=False)
 
-    def batch_loss(self, x: torch.Tensor, parts: bool = False):
-        """``dae_loss`` of binary rows ``x`` ``(B, n_items)``; with ``parts``, the pair
-        ``(loss, loss)`` (the loss to log is the loss itself)."""
+    def batch_loss(self, x: torch.Tensor | Rows, parts: bool = False):
+        """``dae_loss`` of binary rows ``x`` ``(B, n_items)`` (dense or ``Rows``); with
+        ``parts``, the pair ``(loss, loss)`` (the loss to log is the loss itself)."""
+        x = as_rows(x)
         loss = dae_loss(self.logits(x), x, self.weights(), self.hparams.regularization)
         return (loss, loss) if parts else loss
 
@@ -323,16 +399,17 @@ class MultVAE(_Autoencoder):
 
     def batch_loss(
         self,
-        x: torch.Tensor,
+        x: torch.Tensor | Rows,
         eps: torch.Tensor | None = None,
         beta: float | None = None,
         parts: bool = False,
     ):
-        """``vae_loss`` of binary rows ``x`` ``(B, n_items)``, with noise ``eps``
-        ``(B, latent_dim)`` (drawn when None) and ``beta`` (the annealed one when None). With
-        ``parts``, ``(loss, nll + L2)``: ``train/loss`` leaves out beta KL, whose weight grows
-        by design (a rising annealed objective is no divergence); ``train/kl`` and
-        ``train/beta`` are logged beside it."""
+        """``vae_loss`` of binary rows ``x`` ``(B, n_items)`` (dense or ``Rows``), with noise
+        ``eps`` ``(B, latent_dim)`` (drawn when None) and ``beta`` (the annealed one when
+        None). With ``parts``, ``(loss, nll + L2)``: ``train/loss`` leaves out beta KL, whose
+        weight grows by design (a rising annealed objective is no divergence); ``train/kl``
+        and ``train/beta`` are logged beside it."""
+        x = as_rows(x)
         mu, logvar = self.split_code(self.encode(x))
         if eps is None:
             eps = torch.randn_like(mu)
