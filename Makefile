@@ -41,8 +41,9 @@ format: install
 clean:
 	rm -rf $(VENV) logs .pytest_cache .ruff_cache
 
-bench: install  ## ours against implicit on a synthetic matrix (benchmarks/README.md); ARGS="--device cuda" on a GPU
+bench: install  ## ours against implicit, RecBole and torch.mm (benchmarks/README.md); ARGS="--device cuda" on a GPU
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_implicit.py $(ARGS)
 	$(BIN)/python benchmarks/eval_pass.py
 	$(BIN)/python benchmarks/bpr_epoch.py
+	$(BIN)/python benchmarks/bench_recbole.py
