@@ -47,15 +47,18 @@ def test_popularity_negatives_follow_training_popularity():
 
 
 @pytest.mark.parametrize("negatives", ["uniform", "popularity"])
-def test_shared_negatives_are_distinct_and_masked_exactly_where_seen(negatives):
+@pytest.mark.parametrize("n_negatives", [12, 2])
+def test_shared_negatives_are_distinct_and_masked_exactly_where_seen(negatives, n_negatives):
+    """Rows of about 9 items: with 12 negatives the CPU kernel walks each user's row, with 2
+    it searches the row for each negative; the mask is the same truth either way."""
     train = dense_train(seed=2, m=40, n=30, density=0.3)
     dense = train.toarray() > 0
     sampler = TripleSampler(train, "cpu", negatives=negatives, reject_seen=True)
     g = torch.Generator().manual_seed(0)
     for _ in range(5):
-        users, pos, neg, mask = sampler.sample_shared(64, 12, g)
-        assert neg.shape == (12,) and mask.shape == (64, 12)
-        assert len(torch.unique(neg)) == 12
+        users, pos, neg, mask = sampler.sample_shared(64, n_negatives, g)
+        assert neg.shape == (n_negatives,) and mask.shape == (64, n_negatives)
+        assert len(torch.unique(neg)) == n_negatives
         assert dense[users.numpy(), pos.numpy()].all()
         want = ~dense[users.numpy()[:, None], neg.numpy()[None, :]]
         np.testing.assert_array_equal(mask.numpy(), want)

@@ -107,7 +107,14 @@ class TripleSampler:
         else:
             neg = torch.multinomial(self.popularity, n_negatives, False, generator=generator)
         mask = torch.ones(n, n_negatives, dtype=torch.bool, device=self.device)
-        if self.reject_seen:
+        if self.reject_seen and self.users.device.type == "cpu":  # the same mask, in place
+            from recsys.models.sampling_cpu import unmask_seen
+
+            slot = torch.full((self.n_items,), -1, dtype=torch.int64)
+            slot[neg] = torch.arange(n_negatives)
+            unmask_seen(self.indptr.numpy(), self.items.numpy(), users.numpy(), neg.numpy(),
+                        slot.numpy(), mask.numpy())  # fmt: skip
+        elif self.reject_seen:
             rows, slots = self.seen_pairs(users, neg)
             mask[rows, slots] = False
         return users, pos, neg, mask
