@@ -47,3 +47,4 @@ bench: install  ## ours against implicit, RecBole and torch.mm (benchmarks/READM
 	$(BIN)/python benchmarks/eval_pass.py
 	$(BIN)/python benchmarks/bpr_epoch.py
 	$(BIN)/python benchmarks/bench_recbole.py
+	$(BIN)/python benchmarks/event_log.py

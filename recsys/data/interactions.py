@@ -74,20 +74,26 @@ class Interactions:
         if len(items) != n:
             raise ValueError("users and items must have the same length")
         strengths = np.ones(n, dtype=np.float32) if strengths is None else _strengths(strengths)
+        rows = None
+        if user_ids is None and _ascending(users):  # e.g. aggregated events: no sort needed
+            first = np.ones(n, dtype=bool)
+            first[1:] = users[1:] != users[:-1]
+            user_ids, rows = users[first], np.cumsum(first) - 1
         user_ids = np.unique(users) if user_ids is None else np.asarray(user_ids)
         item_ids = np.unique(items) if item_ids is None else np.asarray(item_ids)
-        rows = _index_of(user_ids, users, "user")
+        rows = _index_of(user_ids, users, "user") if rows is None else rows
         cols = _index_of(item_ids, items, "item")
         keep = strengths > 0
         rows, cols, strengths = rows[keep], cols[keep], strengths[keep]
         ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[keep]
         feats = {k: np.asarray(v, dtype=np.float64)[keep] for k, v in (features or {}).items()}
 
-        order = np.lexsort((cols, rows))
-        rows, cols, strengths = rows[order], cols[order], strengths[order]
-        if ts is not None:
-            ts = ts[order]
-        feats = {k: v[order] for k, v in feats.items()}
+        if not _ascending_pairs(rows, cols):  # (a stable sort would keep them as they are)
+            order = np.lexsort((cols, rows))
+            rows, cols, strengths = rows[order], cols[order], strengths[order]
+            if ts is not None:
+                ts = ts[order]
+            feats = {k: v[order] for k, v in feats.items()}
         new_pair = np.ones(len(rows), dtype=bool)
         new_pair[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
         starts = np.flatnonzero(new_pair)
@@ -202,6 +208,25 @@ def row_entries(
     sub = matrix[rows]
     local = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
     return local, sub.indices.astype(np.int64), sub.data
+
+
+def _ascending(values: np.ndarray) -> bool:
+    """Is ``values`` in ascending order (repeats allowed)? False for values that do not
+    compare (mixed types)."""
+    if len(values) < 2:
+        return True
+    try:
+        return bool(np.all(values[1:] >= values[:-1]))
+    except TypeError:
+        return False
+
+
+def _ascending_pairs(rows: np.ndarray, cols: np.ndarray) -> bool:
+    """Are the (row, col) pairs in ascending lexicographic order?"""
+    if len(rows) < 2:
+        return True
+    step = rows[1:] - rows[:-1]
+    return bool(np.all((step > 0) | ((step == 0) & (cols[1:] >= cols[:-1]))))
 
 
 def _index_of(catalogue: np.ndarray, ids: np.ndarray, kind: str) -> np.ndarray:
