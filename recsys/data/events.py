@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from recsys.data.interactions import FLOAT32_MAX, Interactions
+from recsys.data.interactions import FLOAT32_MAX, Interactions, in_order
 from recsys.data.tables import (
     LogFile,
     as_file,
@@ -496,39 +496,19 @@ def sort_into_sessions(ev: pd.DataFrame, session_gap: float) -> tuple[pd.DataFra
     event starts a session: a new user, a new ``session`` value, or, without that column, more
     than ``session_gap`` seconds after the user's previous event."""
     keys = ["user", *(k for k in ("session", "timestamp", "file", "row") if k in ev)]
-    if _in_order([ev[k].to_numpy() for k in keys]):  # e.g. a log exported by user and time
-        ev = ev.reset_index(drop=True)
+    columns = [ev[k].to_numpy() for k in keys]
+    if in_order(columns):  # e.g. a log exported by user and time: no sort
+        ev, user = ev.reset_index(drop=True), columns[0]
     else:
         ev = ev.sort_values(keys, kind="stable").reset_index(drop=True)
-    new = _changes(ev["user"].to_numpy())  # ids compared as ids: shift() would make floats
+        user = ev["user"].to_numpy()
+    new = _changes(user)  # ids compared as ids: shift() would make floats
     if "session" in ev:
         new = new | _changes(ev["session"].to_numpy())
     elif "timestamp" in ev:
         t = ev["timestamp"].to_numpy()
         new = new | (np.diff(t, prepend=t[0] if len(t) else 0) > session_gap)
     return ev, new
-
-
-def _in_order(columns: list[np.ndarray]) -> bool:
-    """Are the rows already in ascending order of ``columns`` (the first column first)? As
-    a stable sort by them would leave them; False where a value is missing or values do not
-    compare (the sort decides those)."""
-    if len(columns[0]) < 2:
-        return True
-    tied = np.ones(len(columns[0]) - 1, dtype=bool)
-    try:
-        for values in columns:
-            if values.dtype.kind == "f" and np.isnan(values).any():
-                return False
-            before, after = values[:-1], values[1:]
-            if values.dtype == object and pd.isna(values).any():
-                return False
-            if (tied & (after < before)).any():
-                return False
-            tied &= after == before
-    except TypeError:
-        return False
-    return True
 
 
 def _duplicate_rows(ev: pd.DataFrame) -> int:
@@ -750,7 +730,8 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], has_types: bool, timed: boo
     over the pairs' runs (numba): the same values as pandas' groupby gives them to the bit
     (sums in row order with its compensated summation, the dwell sums by ``group_sums``'
     rule), at a fraction of its time on large logs. ``_aggregate_by_groupby`` is the groupby
-    itself, for what this does not take (timestamps with gaps, keys too many to combine)."""
+    itself, for what this does not take (no events, a missing key, timestamps that are not
+    integers, more key combinations than an int64 holds)."""
     n = len(frame)
     codes, uniques = [], []
     for key in keys:
@@ -775,7 +756,8 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], has_types: bool, timed: boo
     bounds = np.append(starts, n)
     first = order[starts]
     pairs = {key: u[c[first]] for key, c, u in zip(keys, codes, uniques)}
-    pairs["count"] = np.diff(bounds)
+    counts = np.diff(bounds)
+    pairs["count"] = counts
     pairs["visits"] = _runs_of_values(frame["session"].to_numpy()[order], bounds)
     pairs["dwell"] = group_sums(frame["dwell"].to_numpy(), None, len(starts), order, bounds)
     pairs["bounces"] = _compensated_sums(frame["bounces"].to_numpy(np.float64)[order], bounds)
@@ -789,11 +771,11 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], has_types: bool, timed: boo
     if has_types:
         type_codes, names = pd.factorize(frame["event_type"].to_numpy(), sort=True)
         k = len(names)
-        pair = np.repeat(np.arange(len(starts)), np.diff(bounds))
-        counts = np.bincount(pair * k + type_codes[order], minlength=len(starts) * k)
-        counts = counts.reshape(-1, k)
+        pair = np.repeat(np.arange(len(starts)), counts)
+        by_type = np.bincount(pair * k + type_codes[order], minlength=len(starts) * k)
+        by_type = by_type.reshape(-1, k)
         for j, name in enumerate(names):
-            pairs[f"type:{name}"] = counts[:, j]
+            pairs[f"type:{name}"] = by_type[:, j]
     return pd.DataFrame(pairs)
 
 

@@ -75,7 +75,7 @@ class Interactions:
             raise ValueError("users and items must have the same length")
         strengths = np.ones(n, dtype=np.float32) if strengths is None else _strengths(strengths)
         rows = None
-        if user_ids is None and _ascending(users):  # e.g. aggregated events: no sort needed
+        if user_ids is None and in_order([users]):  # e.g. aggregated events: no sort needed
             first = np.ones(n, dtype=bool)
             first[1:] = users[1:] != users[:-1]
             user_ids, rows = users[first], np.cumsum(first) - 1
@@ -88,7 +88,7 @@ class Interactions:
         ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[keep]
         feats = {k: np.asarray(v, dtype=np.float64)[keep] for k, v in (features or {}).items()}
 
-        if not _ascending_pairs(rows, cols):  # (a stable sort would keep them as they are)
+        if not in_order([rows, cols]):  # (a stable sort would keep them as they are)
             order = np.lexsort((cols, rows))
             rows, cols, strengths = rows[order], cols[order], strengths[order]
             if ts is not None:
@@ -210,23 +210,26 @@ def row_entries(
     return local, sub.indices.astype(np.int64), sub.data
 
 
-def _ascending(values: np.ndarray) -> bool:
-    """Is ``values`` in ascending order (repeats allowed)? False for values that do not
-    compare (mixed types)."""
-    if len(values) < 2:
+def in_order(columns: list[np.ndarray]) -> bool:
+    """Are the rows already in ascending order of ``columns`` (the first column first,
+    repeats allowed), as a stable sort by them would leave them? False where a value is
+    missing or values do not compare (a sort decides those)."""
+    if len(columns[0]) < 2:
         return True
+    tied = np.ones(len(columns[0]) - 1, dtype=bool)
     try:
-        return bool(np.all(values[1:] >= values[:-1]))
+        for values in columns:
+            if values.dtype.kind == "f" and np.isnan(values).any():
+                return False
+            if values.dtype == object and pd.isna(values).any():
+                return False
+            before, after = values[:-1], values[1:]
+            if (tied & (after < before)).any():
+                return False
+            tied &= after == before
     except TypeError:
         return False
-
-
-def _ascending_pairs(rows: np.ndarray, cols: np.ndarray) -> bool:
-    """Are the (row, col) pairs in ascending lexicographic order?"""
-    if len(rows) < 2:
-        return True
-    step = rows[1:] - rows[:-1]
-    return bool(np.all((step > 0) | ((step == 0) & (cols[1:] >= cols[:-1]))))
+    return True
 
 
 def _index_of(catalogue: np.ndarray, ids: np.ndarray, kind: str) -> np.ndarray:

@@ -33,7 +33,12 @@ from torch import nn
 from recsys.data.interactions import row_entries
 from recsys.errors import ConfigError
 from recsys.models.base import RecommenderModule
-from recsys.models.sparse_input import csr_batch, row_of_entries, sparse_rows_linear
+from recsys.models.sparse_input import (
+    csr_batch,
+    indptr_of,
+    row_of_entries,
+    sparse_rows_linear,
+)
 from recsys.models.training import (
     make_optimizer,
     row_positions,
@@ -70,10 +75,7 @@ def as_rows(x: torch.Tensor | Rows) -> Rows:
     if isinstance(x, Rows):
         return x
     rows, cols = torch.nonzero(x, as_tuple=True)  # row-major: sorted by row, then column
-    counts = torch.bincount(rows, minlength=len(x))
-    indptr = torch.zeros(len(x) + 1, dtype=torch.int64, device=x.device)
-    torch.cumsum(counts, 0, out=indptr[1:])
-    return Rows(indptr, cols, x[rows, cols])
+    return Rows(indptr_of(rows, len(x)), cols, x[rows, cols])
 
 
 def binary_rows(rows: torch.Tensor, cols: torch.Tensor, n_users: int, n_items: int) -> Rows:

@@ -80,10 +80,14 @@ def csr_batch(
     cols): entries sorted by row, then column, a repeated entry once (as ``x[rows, cols] =
     1`` sets it once)."""
     keys = torch.unique(rows.long() * n_cols + cols.long())  # sorted
-    counts = torch.bincount(keys // n_cols, minlength=n_rows)
-    indptr = torch.zeros(n_rows + 1, dtype=torch.int64, device=keys.device)
-    torch.cumsum(counts, 0, out=indptr[1:])
-    return indptr, keys % n_cols
+    return indptr_of(keys // n_cols, n_rows), keys % n_cols
+
+
+def indptr_of(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """The CSR ``indptr`` ``(n_rows + 1,)`` of entries whose rows ``rows`` are sorted."""
+    indptr = torch.zeros(n_rows + 1, dtype=torch.int64, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=n_rows), 0, out=indptr[1:])
+    return indptr
 
 
 def row_of_entries(indptr: torch.Tensor) -> torch.Tensor:
