@@ -5,7 +5,9 @@ score descending, ties by item index ascending; slots a row cannot fill (fewer t
 with a score above ``-inf``) hold index -1 and ``-inf``. The scores are only read: no copy,
 no masked write, no float top-(k+1) followed by a sort. Each row is scanned once in item
 order, keeping its k best so far; an item enters only when its score beats the k-th best,
-and only then is it looked up among the row's excluded items (sorted, binary search).
+and only then is it looked up among the row's excluded items (sorted, binary search). The
+scan goes by chunks of ``CHUNK`` scores: one vectorized count per chunk of the scores that
+beat the k-th best or are NaN, and the chunk is walked item by item only when there is one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from numba import njit, prange
+
+CHUNK = 64  # scores per chunk: one vectorized test, walked item by item only when needed
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -26,24 +30,34 @@ def _topk_rows(scores, ex_indptr, ex_cols, k, items, values, nan):
             idx[j] = -1
             val[j] = -np.inf
         kth = -np.inf
-        for i in range(n):
-            s = scores[r, i]
-            if s > kth:
-                p = np.searchsorted(excluded, i)
-                if p < len(excluded) and excluded[p] == i:
-                    continue
-                j = k - 1
-                while j > 0 and val[j - 1] < s:  # equal scores keep the earlier item first
-                    val[j] = val[j - 1]
-                    idx[j] = idx[j - 1]
-                    j -= 1
-                val[j] = s
-                idx[j] = i
-                kth = val[k - 1]
-            elif s != s:  # NaN on an item that is not excluded
-                p = np.searchsorted(excluded, i)
-                if not (p < len(excluded) and excluded[p] == i):
-                    nan[r] = True
+        for lo in range(0, n, CHUNK):
+            chunk = scores[r, lo : lo + CHUNK]  # a slice: its loop vectorizes
+            hits = 0
+            for i in range(chunk.shape[0]):
+                s = chunk[i]
+                if s > kth or s != s:
+                    hits += 1
+            if hits == 0:  # nothing here beats the k-th best, no NaN
+                continue
+            for c in range(chunk.shape[0]):
+                s = chunk[c]
+                i = lo + c
+                if s > kth:
+                    p = np.searchsorted(excluded, i)
+                    if p < len(excluded) and excluded[p] == i:
+                        continue
+                    j = k - 1
+                    while j > 0 and val[j - 1] < s:  # equal scores keep the earlier item first
+                        val[j] = val[j - 1]
+                        idx[j] = idx[j - 1]
+                        j -= 1
+                    val[j] = s
+                    idx[j] = i
+                    kth = val[k - 1]
+                elif s != s:  # NaN on an item that is not excluded
+                    p = np.searchsorted(excluded, i)
+                    if not (p < len(excluded) and excluded[p] == i):
+                        nan[r] = True
 
 
 def topk_excluding(
