@@ -16,6 +16,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from recsys.data.arrow_csv import is_utf8, read_csv_arrow
 from recsys.errors import DataFormatError, DataNotFoundError, EmptyDataError, RecsysError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
@@ -195,7 +196,10 @@ def read_table(
         with src.open() as f:
             if fmt in ("csv", "tsv"):
                 sep, ids = ("," if fmt == "csv" else "\t"), {c: str for c in id_columns}
-                frame = pd.read_csv(f, sep=sep, low_memory=False, dtype=ids, encoding=encoding)
+                frame = read_csv_arrow(f, sep, id_columns) if is_utf8(encoding) else None
+                if frame is None:  # pandas' parser: its own errors, or what pyarrow reads else
+                    f.seek(0)
+                    frame = pd.read_csv(f, sep=sep, low_memory=False, dtype=ids, encoding=encoding)
             elif fmt == "parquet":
                 frame = pd.read_parquet(f)
             else:
