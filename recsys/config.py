@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")  # a link to ./configs in a clone
 DATA_KEYS = ("seed", "data", "filter", "split", "confidence", "propensity", "evaluator")
 """Config sections that define the data a model is evaluated on; stored in checkpoints."""
 

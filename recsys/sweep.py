@@ -32,6 +32,7 @@ from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
 from recsys.files import write_atomically, write_text
+from recsys.runs.loggers import log_run
 from recsys.runs.trials import TrialSeededSampler, fail_dead_trials
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,8 @@ class OptunaPruning(L.Callback):
         value = float(trainer.callback_metrics[self.monitor])
         self.trial.report(value, step=trainer.current_epoch)
         if self.trial.should_prune():
-            for lg in trainer.loggers:
-                lg.log_hyperparams(self.hparams, metrics={self.monitor: value, "pruned": 1.0})
-                lg.save()
+            metrics = {self.monitor: value, "pruned": 1.0}
+            log_run(trainer.loggers, self.hparams, metrics, trainer.global_step)
             raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.monitor} {value:.4f}")
 
 

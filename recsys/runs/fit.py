@@ -19,6 +19,7 @@ from recsys.runs.checks import (
     check_seed,
     check_trainer,
 )
+from recsys.runs.loggers import log_run
 from recsys.runs.outputs import write_outputs
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,7 @@ def train(
             cfg.paths.output_dir, dm.fingerprint,
         )  # fmt: skip
 
-    for lg in trainer.loggers:
-        lg.log_hyperparams(hparams_of(cfg), metrics=metrics)
-        lg.save()
+    log_run(trainer.loggers, hparams_of(cfg), metrics, trainer.global_step)
 
     name = cfg.get("optimized_metric")
     value = None
