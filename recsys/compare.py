@@ -26,6 +26,7 @@ from recsys.cli import user_errors
 from recsys.errors import RecsysError
 from recsys.evaluation.significance import bootstrap_ci, holm, paired_t_test, wilcoxon_test
 from recsys.files import write_text
+from recsys.plots import FORMATS, comparison_figure, save_figure
 
 COLUMNS = [
     "run",
@@ -241,6 +242,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sort", default="mean", choices=["mean", "diff", "p_ttest", "run"])
     ap.add_argument("--format", default="markdown", choices=["markdown", "csv"])
     ap.add_argument("--output", help="write the table to this file instead of stdout")
+    ap.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the table: each run's mean with its interval and a forest plot of the "
+        "differences to the baseline, per metric (.png, .svg or .pdf)",
+    )
     ap.add_argument("--level", type=float, default=0.95, help="confidence level")
     ap.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -282,6 +289,8 @@ def history_filter(runs: dict[str, pd.DataFrame], spec: str) -> dict[str, pd.Dat
 @user_errors
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.plot and Path(args.plot).suffix.lower() not in FORMATS:
+        raise RecsysError(f"--plot {args.plot}: give a file ending in .png, .svg or .pdf")
     runs = load_runs(args.runs)
     if not args.allow_different_data:
         check_same_data(runs)
@@ -312,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         write_text(args.output, text if text.endswith("\n") else text + "\n")
     else:
         print(text)
+    if args.plot:
+        save_figure(comparison_figure(table, baseline, args.level), args.plot)
     print(f"baseline: {baseline}", file=sys.stderr)
 
 

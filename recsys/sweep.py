@@ -32,6 +32,7 @@ from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
 from recsys.files import write_atomically, write_text
+from recsys.plots import save_figure, sweep_figures
 from recsys.runs.loggers import log_run
 from recsys.runs.trials import TrialSeededSampler, fail_dead_trials
 
@@ -170,7 +171,7 @@ def run_sweep(cfg: DictConfig) -> optuna.Study:
             optimize(cfg, study)
         else:
             run_workers(cfg, n_jobs)
-    write_summary(study, Path(cfg.sweep_dir))
+    write_summary(study, Path(cfg.sweep_dir), cfg.hparams_search.metric)
     return study
 
 
@@ -300,11 +301,24 @@ def _setup_logging(sweep_dir: Path, who: str = "") -> None:
     )
 
 
-def write_summary(study: optuna.Study, sweep_dir: Path) -> None:
-    """``trials.csv`` (one row per trial) in the sweep folder, and the best trial in the log."""
+def importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA) of the finished trials; empty where they are
+    not defined (fewer than two finished trials, or a parameter that never varied)."""
+    try:
+        return optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError):
+        return {}
+
+
+def write_summary(study: optuna.Study, sweep_dir: Path, metric: str) -> None:
+    """``trials.csv`` (one row per trial) in the sweep folder with its figures beside it
+    (``plots.sweep_figures``), and the best trial in the log."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
     write_atomically(sweep_dir / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    for name, fig in sweep_figures(frame, metric, importances(study), maximize).items():
+        save_figure(fig, sweep_dir / name)
     if finished:
         best = study.best_trial
         log.info("best trial %d: value %.6f, %s; run %s", best.number, best.value,

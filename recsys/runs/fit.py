@@ -7,11 +7,16 @@ import logging
 
 import hydra
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recsys.config import data_config
 from recsys.data.datamodule import RecsysDataModule
+from recsys.errors import RecsysError
+from recsys.plots import metrics_at_k_figure, png_array, popularity_figure
 from recsys.registry import trusting
 from recsys.runs.checks import (
     check_adjustment,
@@ -81,6 +86,7 @@ def train(
         )  # fmt: skip
 
     log_run(trainer.loggers, hparams_of(cfg), metrics, trainer.global_step)
+    _log_figures(trainer, model, dm, metrics, max(evaluator.ks))
 
     name = cfg.get("optimized_metric")
     value = None
@@ -103,6 +109,36 @@ def _log_data(trainer, dm: RecsysDataModule) -> None:
             writer.add_text("data/summary", dm.summary_text())
             writer.add_histogram("data/train_strength", data.train.matrix.data)
             writer.add_histogram("data/train_confidence", data.confidence.data)
+
+
+FIGURE_USERS = 1000  # users whose recommendations the popularity figure shows
+
+
+def _log_figures(trainer, model, dm: RecsysDataModule, metrics: dict, k: int) -> None:
+    """Into TensorBoard's Images tab: the test metrics against k, and the popularity of the
+    top-k recommended to up to ``FIGURE_USERS`` training users (a seeded sample) against the
+    catalogue's (``recsys.plots``)."""
+    writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    if not writers or not trainer.is_global_zero:
+        return
+    figures = {}
+    at_k = metrics_at_k_figure(metrics)
+    if at_k is not None:
+        figures["figures/test_metrics_at_k"] = at_k
+    train = dm.training_data.train.matrix
+    rng = np.random.default_rng(0)
+    users = np.sort(rng.permutation(train.shape[0])[:FIGURE_USERS])
+    try:
+        items, _ = model.recommend(torch.from_numpy(users), k=k)
+    except RecsysError as e:  # a model that recommends only from a history or a session
+        log.warning("no popularity figure: %s", e)
+    else:
+        counts = np.asarray(train.getnnz(axis=0))
+        figures["figures/recommended_popularity"] = popularity_figure(counts, items.cpu().numpy())
+    for writer in writers:
+        for tag, fig in figures.items():
+            writer.add_image(tag, png_array(fig), trainer.current_epoch, dataformats="HWC")
+        writer.flush()
 
 
 def hparams_of(cfg: DictConfig) -> dict:
