@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export RECSYS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install run test test-fast lint format clean bench
+.PHONY: install run test test-fast lint docs format clean bench
 
 $(BIN)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ lint: install
 # tests run on every core (pytest-xdist), a test file's tests in one worker (its fixtures once)
 PARALLEL ?= -n auto --dist loadfile
 
-test: lint
+docs: install  ## the documentation site into site/ (MkDocs; warnings are errors)
+	$(BIN)/python docs/generate.py --check
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint docs
 	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install  ## the inner loop: no slow, realdata or gpu tests (about a minute on 2 cores)
@@ -39,7 +43,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) logs .pytest_cache .ruff_cache
+	rm -rf $(VENV) logs site .pytest_cache .ruff_cache
 
 bench: install  ## ours against implicit, RecBole and torch.mm (benchmarks/README.md); ARGS="--device cuda" on a GPU
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -1,6 +1,7 @@
-"""The README's "Adding a model" guide, followed from its text alone: its files are written into
-an empty folder outside the package, the contract of ``recsys.testing`` runs on the model
-there, and ``recsys-train`` / ``recsys-recommend`` run it from its config."""
+"""The documentation's "Adding a model" guide (docs/adding-a-model.md), followed from its
+text alone: its files are written into an empty folder outside the package, the contract of
+``recsys.testing`` runs on the model there, and ``recsys-train`` / ``recsys-recommend`` run
+it from its config."""
 
 from __future__ import annotations
 
@@ -19,14 +20,13 @@ from recsys.models.checkpoint import load_model
 
 pytestmark = pytest.mark.slow  # pytest and console scripts in subprocesses
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "adding-a-model.md"
 
 
 def guide_files() -> dict[str, str]:
-    """``{path: text}`` of the code blocks of the README's "Adding a model" section whose
-    first line is a comment naming a file."""
-    text = README.read_text()
-    section = text.split("## Adding a model", 1)[1].split("\n## ", 1)[0]
+    """``{path: text}`` of the code blocks of the guide whose first line is a comment naming
+    a file."""
+    section = GUIDE.read_text()
     files = {}
     for block in re.findall(r"```(?:python|yaml)\n(.*?)```", section, flags=re.S):
         first, _, rest = block.partition("\n")
