@@ -18,3 +18,13 @@ _OmegaConf.register_new_resolver("recsys_cwd", _os.getcwd, replace=True)
 # hydra.run.dir / hydra.sweep.dir: a new folder per process, even for runs started in the
 # same second
 _OmegaConf.register_new_resolver("recsys_unique_dir", _unique_dir, replace=True)
+
+
+def _run_name(name=None, scope="run"):
+    from recsys.run_names import run_name
+
+    return run_name(name, scope)
+
+
+# the trackers' run names (configs/logger/*.yaml): the overrides that set a run apart
+_OmegaConf.register_new_resolver("recsys_run_name", _run_name, replace=True)

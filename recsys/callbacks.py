@@ -95,3 +95,42 @@ class TrainingHealth(L.Callback):
     def _stop(pl_module, symptom: str) -> None:
         hint = pl_module.divergence_hint() if hasattr(pl_module, "divergence_hint") else ""
         raise DivergenceError(f"training diverged: {symptom}; {hint}".rstrip("; "))
+
+
+class BestValidation(L.Callback):
+    """Keeps the validation metrics of the epoch that is best on ``monitor`` (``mode`` max or
+    min; a later epoch replaces it only when strictly better, as ``ModelCheckpoint`` does),
+    for ``metrics.json``: ``metrics`` (name -> value, ``val/...``) and ``epoch`` (None
+    before any validation)."""
+
+    def __init__(self, monitor: str, mode: str = "max") -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be max or min, got {mode!r}")
+        self.monitor, self.mode = monitor, mode
+        self.metrics: dict[str, float] = {}
+        self.epoch: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        results = getattr(pl_module, "metrics", {}).get("val") or {}
+        if trainer.sanity_checking or self.monitor not in results:
+            return
+        value, best = results[self.monitor], self.metrics.get(self.monitor)
+        if best is None or (value > best if self.mode == "max" else value < best):
+            self.metrics, self.epoch = dict(results), trainer.current_epoch
+
+
+class EpochAxis(L.Callback):
+    """Writes each validation metric a second time into TensorBoard, as ``epoch/<name>``
+    (e.g. ``epoch/val/ndcg@20``) against the epoch instead of the global step, so that the
+    curves of models with one step per epoch (ALS) and thousands (BPR) line up."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        results = getattr(pl_module, "metrics", {}).get("val") or {}
+        if trainer.sanity_checking or not results or not trainer.is_global_zero:
+            return
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        for lg in trainer.loggers:
+            if isinstance(lg, TensorBoardLogger):
+                for name, value in results.items():
+                    lg.experiment.add_scalar(f"epoch/{name}", value, trainer.current_epoch)

@@ -198,9 +198,10 @@ def optimize(cfg: DictConfig, study: optuna.Study, worker: int | None = None) ->
         (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
         write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(run_cfg, resolve=True))
         write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(overrides))
-        pruning = OptunaPruning(trial, search.metric, hparams_of(run_cfg))
+        searched = [f"{k}={v}" for k, v in params.items()]
+        pruning = OptunaPruning(trial, search.metric, hparams_of(run_cfg, searched))
         try:
-            value, metrics = train(run_cfg, callbacks=[pruning])
+            value, metrics = train(run_cfg, callbacks=[pruning], overrides=searched)
         except optuna.TrialPruned as pruned:
             log.info("trial %d: pruned at %s", trial.number, pruned)
             raise

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from helpers import run_cli as run
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 pytestmark = pytest.mark.slow  # console scripts in subprocesses
 
@@ -162,3 +165,41 @@ def test_grid_multirun_runs_every_combination(tmp_path):
             yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["model"]["factors"]
         )
     assert factors == [4, 8]
+    # the summary table: a row per job, its overrides, the best validation and test metrics
+    summary = pd.read_csv(sweep / "summary.csv")
+    assert list(summary["job"]) == [0, 1] and list(summary["status"]) == ["done", "done"]
+    assert ["model.factors=4" in o for o in summary["overrides"]] == [True, False]
+    for job, row in summary.iterrows():
+        on_disk = json.loads((sweep / str(job) / "metrics.json").read_text())
+        assert row["test/ndcg@20"] == pytest.approx(on_disk["test/ndcg@20"])
+        assert row["val/ndcg@20"] == pytest.approx(on_disk["val/ndcg@20"])
+    # TensorBoard runs named by what differs, HParams led by the model and the swept value
+    for job, value in ((0, 4), (1, 8)):
+        (events,) = (sweep / str(job) / "tensorboard").iterdir()
+        assert events.name == f"model.factors={value}"
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        content = acc.PluginTagToContent("hparams")
+        experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+        keys = [h.name for h in experiment.hparam_infos]  # the HParams table's column order
+        assert keys[:2] == ["model", "model/factors"], keys[:5]
+        assert not [k for k in keys if "_target_" in k]
+        start = HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        assert start.session_start_info.hparams["model"].string_value == "als"
+
+
+@pytest.mark.parametrize(
+    ("script", "groups"),
+    [("recsys-train", True), ("recsys-recommend", False), ("recsys-serve", False),
+     ("recsys-replay", False), ("recsys-abtest", False)],
+)  # fmt: skip
+def test_help_shows_what_applies(script, groups, tmp_path):
+    """Each script's --help: its own description first, and the training config groups only
+    where it composes them."""
+    proc = run(script, "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(script), proc.stdout[:300]
+    assert "powered by Hydra" not in proc.stdout
+    lists_models = re.search(r"^model: als, bpr", proc.stdout, re.MULTILINE) is not None
+    assert lists_models == groups
+    assert "docs/reference/configs.md" in proc.stdout

@@ -3,6 +3,8 @@ not enough, the split's contents must match its fingerprint."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,7 +56,9 @@ def test_unchanged_data_reproduces_the_metrics_exactly(run, tmp_path, monkeypatc
     code, err, _ = run_main("recsys-eval", [f"ckpt_path={best}", f"hydra.run.dir={tmp_path}"],
                             capsys)  # fmt: skip
     assert code == 0, err[-3000:]
-    assert (tmp_path / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
+    trained = json.loads((out / "metrics.json").read_text())
+    test_part = {k: v for k, v in trained.items() if k.startswith("test/")}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == test_part  # exactly
 
 
 def test_two_percent_of_the_training_pairs_removed_is_refused(run, tmp_path, monkeypatch, capsys):

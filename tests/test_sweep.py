@@ -191,7 +191,7 @@ def test_a_diverged_trial_fails_alone_and_repeated_failures_stop_the_sweep(tmp_p
     monkeypatch.chdir(tmp_path)
     calls = []
 
-    def diverging(cfg, callbacks=None):
+    def diverging(cfg, callbacks=None, overrides=None):
         calls.append(cfg.model.regularization)
         raise DivergenceError("training diverged: train/loss is nan at epoch 0")
 

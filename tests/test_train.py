@@ -36,7 +36,18 @@ def als_run(tmp_path_factory):
 def test_run_directory_contents(als_run):
     out, value, metrics = als_run
     on_disk = json.loads((out / "metrics.json").read_text())
-    assert on_disk == metrics
+    assert {k: v for k, v in on_disk.items() if k.startswith("test/")} == metrics
+    # the best epoch's validation metrics: the checkpoint kept is that epoch's, and its value
+    # is what recsys-train returns (the best val/ndcg@20)
+    best = on_disk["best_epoch"]
+    assert (out / "checkpoints" / f"epoch_{best:03d}.ckpt").is_file()
+    assert on_disk["val/ndcg@20"] == pytest.approx(value, rel=1e-6)
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    per_epoch = {e.step: e.value for e in acc.Scalars("epoch/val/ndcg@20")}
+    assert sorted(per_epoch) == [0, 1, 2]  # against the epoch, not the global step
+    assert max(per_epoch.values()) == pytest.approx(on_disk["val/ndcg@20"], rel=1e-6)
+    assert per_epoch[best] == pytest.approx(on_disk["val/ndcg@20"], rel=1e-6)
     for metric in ("recall", "recall_norm", "ndcg", "precision", "map", "mrr", "hit_rate"):
         for k in (10, 20):
             assert 0 <= on_disk[f"test/{metric}@{k}"] <= 1

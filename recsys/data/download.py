@@ -20,6 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from recsys.cli import user_errors
 from recsys.errors import RecsysError
 
@@ -123,18 +125,14 @@ def _fetch(url: str, dest: Path, algo: str, timeout: float, progress) -> str:
     h = hashlib.new(algo)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, dest.open("wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := resp.read(1 << 16):
-                out.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                if total:
-                    print(
-                        f"\r{url}: {done / 1e6:.1f} / {total / 1e6:.1f} MB", end="", file=progress
-                    )
-            if total:
-                print(file=progress)
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                       desc=url.rsplit("/", 1)[-1], file=progress, leave=False)  # fmt: skip
+            with bar:
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
     except urllib.error.HTTPError as e:
         raise DownloadError(f"{url}: the server answered {e.code} {e.reason}") from e
     except (urllib.error.URLError, TimeoutError, OSError) as e:

@@ -13,11 +13,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from recsys.callbacks import BestValidation
 from recsys.config import data_config
 from recsys.data.datamodule import RecsysDataModule
 from recsys.errors import RecsysError
 from recsys.plots import metrics_at_k_figure, png_array, popularity_figure
 from recsys.registry import trusting
+from recsys.run_names import run_overrides
 from recsys.runs.checks import (
     check_adjustment,
     check_optimized_metric,
@@ -31,13 +33,16 @@ log = logging.getLogger(__name__)
 
 
 def train(
-    cfg: DictConfig, callbacks: list[L.Callback] | None = None
+    cfg: DictConfig, callbacks: list[L.Callback] | None = None, overrides: list[str] | None = None
 ) -> tuple[float | None, dict[str, float]]:
     """Run one experiment; returns (value of ``optimized_metric``, test metrics).
-    ``callbacks`` are added to the config's (e.g. a sweep's pruning callback).
+    ``callbacks`` are added to the config's (e.g. a sweep's pruning callback); ``overrides``
+    are the settings that set this run apart, leading its hyperparameters in the trackers
+    (default: what the command line changed).
 
     Writes into ``cfg.paths.output_dir``: ``tensorboard/``, ``checkpoints/``,
-    ``metrics.json`` and ``per_user_metrics.parquet`` (Hydra writes ``.hydra/``).
+    ``metrics.json`` (the test metrics, and the best epoch's validation metrics with
+    ``best_epoch``) and ``per_user_metrics.parquet`` (Hydra writes ``.hydra/``).
     Settings that cannot work together raise ConfigError before any training.
     """
     check_seed(cfg.seed)
@@ -65,6 +70,9 @@ def train(
         with open_dict(cfg):
             cfg.callbacks.model_checkpoint.monitor = None
     callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()] + (callbacks or [])
+    best_val = _best_validation(callbacks, cfg.get("optimized_metric"), dm.has_validation)
+    if best_val is not None:
+        callbacks.append(best_val)
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     extra = {} if dm.has_validation else {"limit_val_batches": 0}
     if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
@@ -80,12 +88,15 @@ def train(
     trainer.test(model, datamodule=dm, ckpt_path=best or None, verbose=False)
     metrics = model.metrics["test"]
     if trainer.is_global_zero:  # other processes of trainer=ddp hold the same metrics
+        validation = {}
+        if best_val is not None and best_val.epoch is not None:
+            validation = {**best_val.metrics, "best_epoch": best_val.epoch}
         write_outputs(
             metrics, model.per_user["test"], dm.user_ids, data.user_counts(),
-            cfg.paths.output_dir, dm.fingerprint,
+            cfg.paths.output_dir, dm.fingerprint, validation,
         )  # fmt: skip
 
-    log_run(trainer.loggers, hparams_of(cfg), metrics, trainer.global_step)
+    log_run(trainer.loggers, hparams_of(cfg, overrides), metrics, trainer.global_step)
     _log_figures(trainer, model, dm, metrics, max(evaluator.ks))
 
     name = cfg.get("optimized_metric")
@@ -98,6 +109,17 @@ def train(
         else:
             log.warning("optimized_metric %s was not computed", name)
     return value, metrics
+
+
+def _best_validation(callbacks: list, optimized: str | None, has_validation: bool):
+    """A ``BestValidation`` on the checkpoint's monitor (else ``optimized_metric``, max), or
+    None without validation data."""
+    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    monitor = (ckpt.monitor if ckpt is not None else None) or optimized
+    if not has_validation or not monitor:
+        return None
+    mode = ckpt.mode if ckpt is not None and ckpt.monitor else "max"
+    return BestValidation(monitor, mode)
 
 
 def _log_data(trainer, dm: RecsysDataModule) -> None:
@@ -141,10 +163,45 @@ def _log_figures(trainer, model, dm: RecsysDataModule, metrics: dict, k: int) ->
         writer.flush()
 
 
-def hparams_of(cfg: DictConfig) -> dict:
-    """The run's choices for TensorBoard's HParams tab (nested keys joined by '/')."""
-    keep = ("seed", "data", "split", "confidence", "model")
-    out = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keep[1:] if k in cfg}
-    out["seed"] = cfg.seed
-    out["max_epochs"] = cfg.trainer.get("max_epochs")
+def hparams_of(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
+    """The run's choices for the trackers (TensorBoard's HParams tab): first ``model`` (the
+    config option's name, e.g. ``als``, else the class's), then the settings ``overrides``
+    set (default: ``run_overrides()``, what the command line changed), then the rest of
+    data, split, confidence and model, the seed and the epochs; nested keys joined by
+    ``/``, no ``_target_`` entries."""
+    keep = ("data", "split", "confidence", "model")
+    flat = {}
+    for section in keep:
+        if section in cfg:
+            node = OmegaConf.to_container(cfg[section], resolve=True)
+            flat.update(_flatten(node, section))
+    flat["seed"] = cfg.seed
+    flat["max_epochs"] = cfg.trainer.get("max_epochs")
+    out = {"model": _choice(cfg)}
+    for override in run_overrides() if overrides is None else overrides:
+        key = override.split("=", 1)[0].lstrip("+~").replace(".", "/")
+        if key in flat:
+            out[key] = flat.pop(key)
+    out.update(flat)
     return out
+
+
+def _flatten(node, prefix: str) -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out = {}
+    for key, value in node.items():
+        if key != "_target_":
+            out.update(_flatten(value, f"{prefix}/{key}"))
+    return out
+
+
+def _choice(cfg: DictConfig) -> str:
+    """The model's config option (``model=bpr``), else its class name."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("model")
+        if choice:
+            return str(choice)
+    return str(cfg.model.get("_target_", "?")).rsplit(".", 1)[-1]

@@ -38,14 +38,17 @@ def write_outputs(
     n_train: np.ndarray,
     output_dir: str | Path,
     fingerprint: dict | None = None,
+    validation: dict | None = None,
 ) -> dict[str, float]:
     """Write ``metrics.json`` and ``per_user_metrics.parquet`` into ``output_dir``: per
     evaluated user (``per_user["user"]``, row indices) the external id, the training
     interactions ``n_train``, the test items ``n_test`` and every metric; the parquet's
     metadata (``DataFrame.attrs["data_fingerprint"]``) holds the data's ``fingerprint``, which
-    ``recsys-compare`` checks. Returns ``metrics``."""
+    ``recsys-compare`` checks; ``validation`` (the best epoch's ``val/...`` metrics and
+    ``best_epoch``) goes into ``metrics.json`` after the test metrics. Returns ``metrics``."""
     output_dir = Path(output_dir)
-    write_text(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    on_disk = {**metrics, **(validation or {})}
+    write_text(output_dir / "metrics.json", json.dumps(on_disk, indent=2) + "\n")
     per_user = dict(per_user)
     users = per_user.pop("user")
     frame = pd.DataFrame(
