@@ -19,6 +19,7 @@ SMALL_DATA = [
     "data.n_users=300",
     "data.n_items=200",
     "data.mean_interactions=20",
+    "figures=false",  # drawn where a test reads them (test_plots, test_cli's multirun, the wheel)
 ]
 
 

@@ -92,7 +92,8 @@ def test_popularity_figure_counts_every_slot():
 
 
 def test_run_images_in_tensorboard(tmp_path):
-    overrides = [*SMALL_DATA, "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
+    overrides = [*SMALL_DATA, "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+                 "figures=true"]  # fmt: skip
     train(compose_config("train", overrides, tmp_path))
     acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
     acc.Reload()

@@ -17,7 +17,6 @@ from recsys.callbacks import BestValidation
 from recsys.config import data_config
 from recsys.data.datamodule import RecsysDataModule
 from recsys.errors import RecsysError
-from recsys.plots import metrics_at_k_figure, png_array, popularity_figure
 from recsys.registry import trusting
 from recsys.run_names import run_overrides
 from recsys.runs.checks import (
@@ -97,7 +96,8 @@ def train(
         )  # fmt: skip
 
     log_run(trainer.loggers, hparams_of(cfg, overrides), metrics, trainer.global_step)
-    _log_figures(trainer, model, dm, metrics, max(evaluator.ks))
+    if cfg.get("figures", True):
+        _log_figures(trainer, model, dm, metrics, max(evaluator.ks))
 
     name = cfg.get("optimized_metric")
     value = None
@@ -143,6 +143,8 @@ def _log_figures(trainer, model, dm: RecsysDataModule, metrics: dict, k: int) ->
     writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
     if not writers or not trainer.is_global_zero:
         return
+    from recsys.plots import metrics_at_k_figure, png_array, popularity_figure  # matplotlib: 0.5 s
+
     figures = {}
     at_k = metrics_at_k_figure(metrics)
     if at_k is not None:
