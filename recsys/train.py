@@ -10,7 +10,6 @@ from omegaconf import DictConfig
 
 from recsys.cli import hydra_app, user_errors
 from recsys.config import CONFIG_DIR
-from recsys.runs.fit import train
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +18,8 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @user_errors
 def main(cfg: DictConfig) -> float | None:
+    from recsys.runs.fit import train  # torch and Lightning: seconds, not needed for --help
+
     value, _ = train(cfg)
     log.info("run directory: %s", Path(cfg.paths.output_dir).resolve())
     return value

@@ -190,8 +190,7 @@ def test_grid_multirun_runs_every_combination(tmp_path):
 
 @pytest.mark.parametrize(
     ("script", "groups"),
-    [("recsys-train", True), ("recsys-recommend", False), ("recsys-serve", False),
-     ("recsys-replay", False), ("recsys-abtest", False)],
+    [("recsys-train", True), ("recsys-recommend", False), ("recsys-abtest", False)],
 )  # fmt: skip
 def test_help_shows_what_applies(script, groups, tmp_path):
     """Each script's --help: its own description first, and the training config groups only

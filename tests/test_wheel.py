@@ -57,8 +57,9 @@ def test_wheel_builds_installs_and_trains(tmp_path):
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     py = str(venv / "bin" / "python")
-    run([py, "-m", "pip", "install", "--quiet", TORCH], tmp_path)
-    out = run([py, "-m", "pip", "install", str(wheel)], tmp_path)
+    # --no-compile: no .pyc for torch's thousands of files (a minute of the test otherwise)
+    run([py, "-m", "pip", "install", "--quiet", "--no-compile", TORCH], tmp_path)
+    out = run([py, "-m", "pip", "install", "--no-compile", str(wheel)], tmp_path)
     assert not re.search(r"deprecat", out, re.IGNORECASE), out[-3000:]
 
     work = tmp_path / "work"  # no clone here: the configs must come from the wheel
