@@ -52,20 +52,3 @@ def pytest_collection_modifyitems(config, items) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if params.get("device") == "cuda":
             item.add_marker(pytest.mark.gpu)
-    _longest_files_first(items)
-
-
-# The files that take longest (``pytest --durations``, 2026-12-08: 40-135 s each on 2 cores):
-# run first, so that under pytest-xdist's loadfile scheduling the short files fill the end
-# instead of one worker finishing a long file alone.
-LONG_FILES = ("test_publisher_log.py", "test_wheel.py", "test_distributed.py",
-              "test_fault_injection.py", "test_sweep.py", "test_off_policy_closed_loop.py",
-              "test_readme_model.py", "test_cli.py", "test_loggers.py")  # fmt: skip
-
-
-def _longest_files_first(items) -> None:
-    """Reorder ``items`` in place: the files of ``LONG_FILES`` first (in that order), then the
-    rest as collected; each file's tests stay together and in their order."""
-    rank = {name: i for i, name in enumerate(LONG_FILES)}
-    order = {id(item): n for n, item in enumerate(items)}
-    items.sort(key=lambda it: (rank.get(it.path.name, len(rank)), order[id(it)]))
