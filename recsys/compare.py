@@ -26,6 +26,7 @@ from recsys.cli import user_errors
 from recsys.errors import RecsysError
 from recsys.evaluation.significance import bootstrap_ci, holm, paired_t_test, wilcoxon_test
 from recsys.files import write_text
+from recsys.plots import FORMATS, comparison_figure, save_figure
 
 COLUMNS = [
     "run",
@@ -288,7 +289,7 @@ def history_filter(runs: dict[str, pd.DataFrame], spec: str) -> dict[str, pd.Dat
 @user_errors
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+    if args.plot and Path(args.plot).suffix.lower() not in FORMATS:
         raise RecsysError(f"--plot {args.plot}: give a file ending in .png, .svg or .pdf")
     runs = load_runs(args.runs)
     if not args.allow_different_data:
@@ -321,8 +322,6 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(text)
     if args.plot:
-        from recsys.plots import comparison_figure, save_figure  # matplotlib, only here
-
         save_figure(comparison_figure(table, baseline, args.level), args.plot)
     print(f"baseline: {baseline}", file=sys.stderr)
 

@@ -2,22 +2,32 @@
 (``comparison_figure``), a sweep's history, parameter importances and parallel coordinates
 (``sweep_figures``), and a run's metrics against k and the popularity of what it recommends
 (``metrics_at_k_figure``, ``popularity_figure``). ``save_figure`` writes one atomically, the
-format from the file's suffix."""
+format from the file's suffix. matplotlib is imported by the first figure drawn, not by
+importing this module (0.5 s of a console script's start otherwise)."""
 
 from __future__ import annotations
 
 import io
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from recsys.errors import RecsysError
 from recsys.files import write_atomically
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def _new(**options) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -46,7 +56,7 @@ def comparison_figure(table: pd.DataFrame, baseline: str, level: float) -> Figur
     paired difference to ``baseline`` with its interval (the dashed line: no difference)."""
     metrics = list(dict.fromkeys(table["metric"]))
     runs = list(dict.fromkeys(table["run"]))
-    fig = Figure(figsize=(10, 0.5 + (0.45 * len(runs) + 0.9) * len(metrics)))
+    fig = _new(figsize=(10, 0.5 + (0.45 * len(runs) + 0.9) * len(metrics)))
     axes = fig.subplots(len(metrics), 2, squeeze=False)
     pct = f"{level:.0%}"
     for (left, right), metric in zip(axes, metrics):
@@ -81,7 +91,7 @@ def sweep_figures(
     if done.empty:
         return {}
     out = {}
-    fig = Figure(figsize=(7, 4))
+    fig = _new(figsize=(7, 4))
     ax = fig.subplots()
     ax.plot(done["number"], done["value"], "o", label="trial", alpha=0.7)
     best = done["value"].cummax() if maximize else done["value"].cummin()
@@ -94,7 +104,7 @@ def sweep_figures(
 
     if importances:
         names = sorted(importances, key=importances.get)
-        fig = Figure(figsize=(7, 0.8 + 0.4 * len(names)))
+        fig = _new(figsize=(7, 0.8 + 0.4 * len(names)))
         ax = fig.subplots()
         ax.barh(names, [importances[n] for n in names])
         ax.set_xlabel(f"importance for {metric} (Optuna's fANOVA)")
@@ -104,11 +114,13 @@ def sweep_figures(
     params = [c for c in done.columns if c.startswith("params_")]
     if params:
         scaled = np.column_stack([_unit(done[c]) for c in params])
-        fig = Figure(figsize=(1.8 * len(params) + 3, 4))
+        fig = _new(figsize=(1.8 * len(params) + 3, 4))
         ax = fig.subplots()
         values = done["value"].to_numpy(np.float64)
         span = np.ptp(values) or 1.0
-        cmap = _viridis()
+        from matplotlib import colormaps
+
+        cmap = colormaps["viridis"]
         for row, value in zip(scaled, values):
             ax.plot(range(len(params)), row, color=cmap((value - values.min()) / span), alpha=0.8)
         ax.set_xticks(range(len(params)), [re.sub("^params_", "", c) for c in params])
@@ -129,12 +141,6 @@ def _unit(column: pd.Series) -> np.ndarray:
     return (x - x.min()) / span if span > 0 else np.full(len(x), 0.5)
 
 
-def _viridis():
-    from matplotlib import colormaps
-
-    return colormaps["viridis"]
-
-
 def metrics_at_k_figure(metrics: dict[str, float], stage: str = "test") -> Figure | None:
     """Recall and NDCG (and the other ranking metrics there are) against the cut-off k, from
     metrics named ``<stage>/<metric>@<k>``; None when there are none."""
@@ -145,7 +151,7 @@ def metrics_at_k_figure(metrics: dict[str, float], stage: str = "test") -> Figur
             found.setdefault(m.group(1), {})[int(m.group(2))] = value
     if not found:
         return None
-    fig = Figure(figsize=(6, 4))
+    fig = _new(figsize=(6, 4))
     ax = fig.subplots()
     for metric in sorted(found, key=lambda n: (n not in ("recall", "ndcg"), n)):
         ks = sorted(found[metric])
@@ -163,7 +169,7 @@ def popularity_figure(item_counts: np.ndarray, recommended: np.ndarray) -> Figur
     count is at most x, x on a log scale. ``item_counts`` ``(n_items,)`` training
     interactions per item; ``recommended`` item indices (any shape; -1 = empty slot)."""
     rec = recommended[recommended >= 0].ravel()
-    fig = Figure(figsize=(6, 4))
+    fig = _new(figsize=(6, 4))
     ax = fig.subplots()
     for label, counts in (("catalogue", item_counts), ("recommended", item_counts[rec])):
         x = np.sort(counts.astype(np.float64)) + 1.0

@@ -32,6 +32,7 @@ from recsys.cli import user_errors
 from recsys.config import CONFIG_DIR, compose_run_config
 from recsys.errors import RecsysError
 from recsys.files import write_atomically, write_text
+from recsys.plots import save_figure, sweep_figures
 from recsys.runs.loggers import log_run
 from recsys.runs.trials import TrialSeededSampler, fail_dead_trials
 
@@ -317,8 +318,6 @@ def write_summary(study: optuna.Study, sweep_dir: Path, metric: str) -> None:
     write_atomically(sweep_dir / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    from recsys.plots import save_figure, sweep_figures  # matplotlib, only here
-
     for name, fig in sweep_figures(frame, metric, importances(study), maximize).items():
         save_figure(fig, sweep_dir / name)
     if finished:

@@ -17,6 +17,7 @@ from recsys.callbacks import BestValidation
 from recsys.config import data_config
 from recsys.data.datamodule import RecsysDataModule
 from recsys.errors import RecsysError
+from recsys.plots import metrics_at_k_figure, png_array, popularity_figure
 from recsys.registry import trusting
 from recsys.run_names import run_overrides
 from recsys.runs.checks import (
@@ -69,19 +70,19 @@ def train(
         with open_dict(cfg):
             cfg.callbacks.model_checkpoint.monitor = None
     callbacks = [hydra.utils.instantiate(c) for c in callbacks_cfg.values()] + (callbacks or [])
-    best_val = _best_validation(callbacks, cfg.get("optimized_metric"), dm.has_validation)
+    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_val = _best_validation(ckpt, cfg.get("optimized_metric"), dm.has_validation)
     if best_val is not None:
         callbacks.append(best_val)
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     extra = {} if dm.has_validation else {"limit_val_batches": 0}
-    if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+    if ckpt is None:
         extra["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **extra)
     _log_data(trainer, dm)
 
     trainer.fit(model, datamodule=dm)
 
-    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best = (ckpt.best_model_path or ckpt.last_model_path) if ckpt else ""
     log.info("testing %s", best or "the final model")
     trainer.test(model, datamodule=dm, ckpt_path=best or None, verbose=False)
@@ -111,10 +112,9 @@ def train(
     return value, metrics
 
 
-def _best_validation(callbacks: list, optimized: str | None, has_validation: bool):
+def _best_validation(ckpt: ModelCheckpoint | None, optimized: str | None, has_validation: bool):
     """A ``BestValidation`` on the checkpoint's monitor (else ``optimized_metric``, max), or
     None without validation data."""
-    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     monitor = (ckpt.monitor if ckpt is not None else None) or optimized
     if not has_validation or not monitor:
         return None
@@ -143,8 +143,6 @@ def _log_figures(trainer, model, dm: RecsysDataModule, metrics: dict, k: int) ->
     writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
     if not writers or not trainer.is_global_zero:
         return
-    from recsys.plots import metrics_at_k_figure, png_array, popularity_figure  # matplotlib: 0.5 s
-
     figures = {}
     at_k = metrics_at_k_figure(metrics)
     if at_k is not None:
