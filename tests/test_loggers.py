@@ -39,6 +39,15 @@ def test_mlflow_keys():
     assert mlflow_key("x:y") == "x_y"
 
 
+def test_csv_logger_alone(tmp_path):
+    run = train(tmp_path, "csv")
+    assert not (run / "tensorboard").exists()
+    hparams = yaml.safe_load((run / "csv" / "hparams.yaml").read_text())
+    assert hparams["model/factors"] == 12
+    last = pd.read_csv(run / "csv" / "metrics.csv").dropna(subset=["test/ndcg@20"]).iloc[-1]
+    assert last["test/ndcg@20"] == pytest.approx(final_metrics(run)["test/ndcg@20"], rel=1e-12)
+
+
 def test_mlflow_logger(tmp_path):
     mlflow = pytest.importorskip("mlflow")
     run = train(tmp_path, "mlflow")
